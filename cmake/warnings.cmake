@@ -1,0 +1,10 @@
+add_library(wb_warnings INTERFACE)
+target_compile_options(wb_warnings INTERFACE
+  $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align>)
+if(WB_WERROR)
+  target_compile_options(wb_warnings INTERFACE -Werror)
+endif()
+if(WB_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=address,undefined)
+endif()
