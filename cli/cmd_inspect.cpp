@@ -1,0 +1,253 @@
+// weightbridge inspect FILE... [--json]
+#include <fmt/format.h>
+
+#include <iostream>
+#include <set>
+
+#include "commands.h"
+#include "weightbridge/error.h"
+#include "weightbridge/load.h"
+#include "core/io.h"
+
+using nlohmann::json;
+
+namespace wbcli {
+namespace {
+
+struct InspectOptions {
+  std::vector<std::string> files;
+  bool json_out = false;
+};
+
+json tensor_json(const std::string& name, const std::string& layer, const wb::Tensor& t) {
+  return {{"name", name}, {"layer", layer}, {"shape", t.shape}, {"dtype", wb::dtype_name(t.dtype)},
+          {"sha256", wb::sha256_hex(t.load())}};
+}
+
+std::string data_format_from_config(const json& j) {
+  std::string found;
+  std::function<void(const json&)> walk = [&](const json& x) {
+    if (!found.empty()) return;
+    if (x.is_object()) {
+      for (const char* k : {"data_format", "dim_ordering"})
+        if (x.contains(k) && x[k].is_string()) {
+          std::string v = x[k];
+          if (v == "th") v = "channels_first";
+          if (v == "tf") v = "channels_last";
+          if (v == "channels_first" || v == "channels_last") { found = v; return; }
+        }
+      for (const auto& [k, v] : x.items()) walk(v);
+    } else if (x.is_array()) {
+      for (const auto& v : x) walk(v);
+    }
+  };
+  walk(j);
+  return found;
+}
+
+json config_layers(const json& cfg) {
+  json out = json::array();
+  if (!cfg.is_object() || !cfg.contains("config")) return out;
+  const json& c = cfg["config"];
+  const json& layers = c.is_array() ? c : c.value("layers", json::array());
+  for (const auto& l : layers)
+    if (l.is_object()) out.push_back({{"name", l.value("config", json::object()).value("name", l.value("name", ""))},
+                                      {"class_name", l.value("class_name", "")}});
+  return out;
+}
+
+json inspect_keras(const std::string& path, wb::FileKind kind) {
+  json f = {{"path", path}};
+  wb::keras::H5File h;
+  json cfg;
+  std::string version;
+  if (kind == wb::FileKind::KerasArchive) {
+    auto a = wb::keras::read_keras_archive(path);
+    h = std::move(a.weights);
+    try {
+      cfg = json::parse(a.config_json);
+      version = json::parse(a.metadata_json).value("keras_version", "");
+    } catch (const json::exception& e) {
+      wb::fail(wb::ErrorKind::Malformed, std::string("config.json/metadata.json: ") + e.what(), path);
+    }
+    f["format"] = "keras-archive";
+  } else {
+    h = wb::keras::read_h5(path);
+    if (h.model_config) {
+      try { cfg = json::parse(*h.model_config); } catch (const json::exception&) {}
+    }
+    f["format"] = h.layout == "keras3-weights" ? "keras3-weights-h5" : "keras-h5";
+    version = h.keras_version;
+  }
+  f["layout"] = h.layout;
+  f["writer"] = {{"framework", kind == wb::FileKind::KerasArchive ? "keras3" : wb::keras_framework(h)},
+                 {"version", version}, {"backend", h.backend}};
+  f["data_format"] = data_format_from_config(cfg);
+  f["has_model_config"] = !cfg.is_null();
+  json layers = config_layers(cfg);
+  json tensors = json::array();
+  json file_layers = json::array();
+  for (const auto& l : h.layers) {
+    file_layers.push_back({{"name", l.name}, {"weights", l.weights.size()}});
+    for (const auto& w : l.weights) tensors.push_back(tensor_json(w.name, l.name, w.tensor));
+  }
+  f["layers"] = layers.empty() ? file_layers : layers;
+  f["tensors"] = tensors;
+  json opt = json::array();
+  for (const auto& w : h.optimizer_weights) opt.push_back(tensor_json(w.name, "optimizer", w.tensor));
+  f["optimizer_tensors"] = opt;
+  return f;
+}
+
+std::string naming_of(const wb::mxnet::ParamsFile& p) {
+  bool prefixed = false, slash = false, dotted = false;
+  for (const auto& r : p.records) {
+    prefixed = prefixed || r.name.rfind("arg:", 0) == 0 || r.name.rfind("aux:", 0) == 0;
+    slash = slash || r.name.find('/') != std::string::npos;
+    dotted = dotted || r.name.find('.') != std::string::npos;
+  }
+  if (!p.has_names) return "unnamed";
+  if (slash) return "keras-mxnet";
+  if (prefixed) return "module";
+  if (dotted) return "gluon-structured";
+  return "gluon-prefixed";
+}
+
+json inspect_params(const std::string& path) {
+  auto p = wb::mxnet::read_params(path);
+  json f = {{"path", path}, {"format", "mxnet-params"}, {"container", p.container}};
+  std::set<int> versions;
+  for (const auto& r : p.records) versions.insert(r.version);
+  const std::string naming = naming_of(p);
+  f["writer"] = {{"framework", naming == "keras-mxnet" ? "keras-mxnet" : naming.rfind("gluon", 0) == 0 ? "gluon" : "mxnet"},
+                 {"version", ""}, {"backend", ""}};
+  f["record_version"] = json(std::vector<int>(versions.begin(), versions.end()));
+  f["naming"] = naming;
+  f["data_format"] = "channels_first";
+  json tensors = json::array(), layers = json::array();
+  std::set<std::string> seen;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    const auto& r = p.records[i];
+    std::string name = r.name.empty() ? std::to_string(i) : r.name;
+    std::string layer = name.rfind("arg:", 0) == 0 || name.rfind("aux:", 0) == 0 ? name.substr(4) : name;
+    const auto cut = layer.find_last_of("/._");
+    if (cut != std::string::npos) layer = layer.substr(0, cut);
+    if (seen.insert(layer).second) layers.push_back({{"name", layer}});
+    if (r.none) {
+      tensors.push_back({{"name", name}, {"layer", layer}, {"shape", json::array()}, {"dtype", "none"}, {"sha256", ""}});
+      continue;
+    }
+    json t = {{"name", name}, {"layer", layer}, {"shape", r.shape}, {"dtype", wb::dtype_name(r.dtype)},
+              {"sha256", wb::sha256_hex(r.load_raw())}, {"record_version", r.version}};
+    if (r.stype != 0) t["storage"] = r.stype == 1 ? "row_sparse" : "csr";
+    tensors.push_back(t);
+  }
+  f["layers"] = layers;
+  f["tensors"] = tensors;
+  return f;
+}
+
+json inspect_symbol(const std::string& path) {
+  auto s = wb::mxnet::read_symbol(path);
+  const int v = s.mxnet_version;
+  json f = {{"path", path}, {"format", "mxnet-symbol"}, {"dialect", s.dialect}};
+  f["writer"] = {{"framework", "mxnet"}, {"version", v ? fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100) : "<=0.8"},
+                 {"backend", ""}};
+  std::string layout = "channels_first";
+  json layers = json::array(), vars = json::array();
+  for (const auto& n : s.nodes) {
+    if (n.op == "null") {
+      json var = {{"name", n.name}};
+      if (auto it = n.attrs.find("__shape__"); it != n.attrs.end()) var["shape"] = it->second;
+      vars.push_back(var);
+    } else {
+      layers.push_back({{"name", n.name}, {"op", n.op}});
+      if (auto it = n.attrs.find("layout"); it != n.attrs.end() && it->second.find("C") + 1 == it->second.size())
+        layout = "channels_last";
+    }
+  }
+  f["data_format"] = layout;
+  f["layers"] = layers;
+  f["variables"] = vars;
+  f["tensors"] = json::array();
+  return f;
+}
+
+json inspect_keras_json(const std::string& path) {
+  json j = json::parse(wb::read_text_file(path));
+  json f = {{"path", path}, {"format", "keras-json"}};
+  f["writer"] = {{"framework", "keras"}, {"version", j.value("keras_version", "")}, {"backend", j.value("backend", "")}};
+  f["data_format"] = data_format_from_config(j);
+  f["layers"] = config_layers(j);
+  f["tensors"] = json::array();
+  return f;
+}
+
+json inspect_one(const std::string& path) {
+  const wb::FileKind k = wb::detect_file(path);
+  switch (k) {
+    case wb::FileKind::KerasH5:
+    case wb::FileKind::KerasArchive: return inspect_keras(path, k);
+    case wb::FileKind::MxnetParams: return inspect_params(path);
+    case wb::FileKind::MxnetSymbol: return inspect_symbol(path);
+    case wb::FileKind::KerasJson: return inspect_keras_json(path);
+    case wb::FileKind::Unknown: break;
+  }
+  // Unknown content: let the reader its name suggests explain what is wrong.
+  if (path.size() > 3 && path.find(".h5") != std::string::npos) return inspect_keras(path, wb::FileKind::KerasH5);
+  return inspect_params(path);
+}
+
+std::string short_hash(const json& t) {
+  const std::string h = t.value("sha256", "");
+  return h.substr(0, 12);
+}
+
+void print_human(const json& f) {
+  const json& w = f["writer"];
+  std::cout << f["path"].get<std::string>() << "\n";
+  std::cout << fmt::format("  format:      {}\n", f["format"].get<std::string>());
+  std::cout << fmt::format("  writer:      {} {}{}\n", w.value("framework", ""), w.value("version", ""),
+                           w.value("backend", "").empty() ? "" : " (backend " + w.value("backend", "") + ")");
+  if (f.contains("record_version"))
+    std::cout << fmt::format("  records:     NDArray version {} , naming {}\n", f["record_version"].dump(), f.value("naming", ""));
+  if (f.contains("dialect")) std::cout << fmt::format("  dialect:     {}\n", f["dialect"].get<std::string>());
+  if (!f.value("data_format", "").empty()) std::cout << fmt::format("  data_format: {}\n", f["data_format"].get<std::string>());
+  std::cout << fmt::format("  layers:      {}\n", f["layers"].size());
+  const json& ts = f["tensors"];
+  if (!ts.empty()) {
+    size_t wn = 4, wl = 5, ws = 5;
+    for (const auto& t : ts) {
+      wn = std::max(wn, t["name"].get<std::string>().size());
+      wl = std::max(wl, t["layer"].get<std::string>().size());
+      ws = std::max(ws, t["shape"].dump().size());
+    }
+    std::cout << fmt::format("  {:<{}}  {:<{}}  {:<{}}  {:<8}  {}\n", "name", wn, "layer", wl, "shape", ws, "dtype", "sha256");
+    for (const auto& t : ts)
+      std::cout << fmt::format("  {:<{}}  {:<{}}  {:<{}}  {:<8}  {}\n", t["name"].get<std::string>(), wn,
+                               t["layer"].get<std::string>(), wl, t["shape"].dump(), ws, t["dtype"].get<std::string>(),
+                               short_hash(t));
+  }
+  if (f.contains("optimizer_tensors") && !f["optimizer_tensors"].empty())
+    std::cout << fmt::format("  optimizer:   {} tensors (not converted)\n", f["optimizer_tensors"].size());
+}
+
+}  // namespace
+
+void setup_inspect(CLI::App& app) {
+  auto opt = std::make_shared<InspectOptions>();
+  auto* cmd = app.add_subcommand("inspect", "Show format, writer, layers and every tensor of model files");
+  cmd->add_option("files", opt->files, "Model files (.h5, .keras, -symbol.json, .params, model JSON)")->required();
+  cmd->add_flag("--json", opt->json_out, "Print one JSON document");
+  cmd->callback([opt] {
+    json files = json::array();
+    for (const auto& p : opt->files) files.push_back(inspect_one(p));
+    if (opt->json_out) {
+      std::cout << json{{"files", files}}.dump(2) << "\n";
+    } else {
+      for (const auto& f : files) print_human(f);
+    }
+  });
+}
+
+}  // namespace wbcli

@@ -1,0 +1,78 @@
+// The framework-neutral model that every conversion passes through.
+//
+// A Model is a graph of layer-level nodes with canonical attributes and weights in ONE canonical
+// layout (the Keras 2 layout: Dense kernel (in, units); Conv kernel (k..., in/groups, filters);
+// BatchNorm gamma, beta, moving_mean, moving_variance). Importers bring each framework's files
+// into this form; exporters write it out in the target's layout, names and dtype policy.
+//
+// Canonical ops and their attributes:
+//   Input       shape [dims without batch], dtype
+//   Dense       units, use_bias, activation                 weights kernel, bias
+//   Conv        rank, filters, kernel_size[], strides[], dilation[], groups, use_bias,
+//               padding "valid"|"same", data_format, activation   weights kernel, bias
+//   BatchNorm   axis (logical, may be negative), epsilon, center, scale, momentum
+//                                                           weights gamma, beta, moving_mean, moving_variance
+//   Embedding   input_dim, output_dim                       weights embeddings
+//   Activation  activation (relu, sigmoid, tanh, softmax, linear, softplus, softsign, elu, selu), axis
+//   LeakyReLU   alpha
+//   Pool        rank, pool_type max|avg, pool_size[], strides[], padding valid|same, data_format
+//   GlobalPool  rank, pool_type, data_format
+//   ZeroPadding rank, padding [[before, after]...], data_format
+//   Flatten     channels_last_first (bool): move the channel axis last before flattening
+//   Reshape     target_shape [dims without batch]
+//   Dropout     rate
+//   Add, Concat (axis)
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "weightbridge/tensor.h"
+
+namespace wb {
+
+struct Provenance {
+  std::string format;       // keras-h5, keras3-weights, keras-archive, keras-json, mxnet-checkpoint, ...
+  std::string framework;    // keras, tf.keras, keras-mxnet, keras3, mxnet, gluon
+  std::string version;
+  std::string backend;
+  std::string data_format;  // channels_first, channels_last, or "" when unknown / not applicable
+  std::vector<std::string> notes;  // writer quirks detected and rules applied
+};
+
+struct Weight {
+  std::string role;    // kernel, bias, gamma, beta, moving_mean, moving_variance, embeddings, alpha
+  Tensor tensor;       // canonical layout, stored dtype
+  std::string source;  // name in the source file, for reports
+  std::string transform;  // e.g. "transpose(2,3,1,0)", "" for none
+};
+
+struct Node {
+  std::string name;
+  std::string op;
+  nlohmann::json attrs = nlohmann::json::object();
+  std::vector<std::string> inputs;  // names of producer nodes
+  std::vector<Weight> weights;
+
+  const Weight* weight(const std::string& role) const;
+};
+
+struct Model {
+  Provenance prov;
+  std::vector<Node> nodes;  // topological order
+  std::vector<std::string> outputs;
+
+  const Node* find(const std::string& name) const;
+  Node* find(const std::string& name);
+};
+
+// Output shape (without batch) of every node, when it can be derived from the Input shapes.
+std::map<std::string, Shape> infer_shapes(const Model& m);
+
+// Keras 'same' padding for one spatial axis: (before, after).
+std::pair<int64_t, int64_t> same_padding(int64_t in, int64_t k, int64_t stride, int64_t dilation);
+
+}  // namespace wb

@@ -1,0 +1,134 @@
+// Model -> Keras 2 full-model file content (model_config + per-layer weight groups).
+// The config is the Keras 2.2.4 functional form ({"class_name": "Model"}), which Keras 2.2-2.3,
+// tf.keras 2.x and Keras 3's legacy loader all accept.
+#include <fmt/format.h>
+
+#include "weightbridge/convert.h"
+#include "weightbridge/error.h"
+
+using nlohmann::json;
+
+namespace wb {
+namespace {
+
+json base_config(const Node& n, DType dtype) {
+  return json{{"name", n.name}, {"trainable", true}, {"dtype", dtype_name(dtype)}};
+}
+
+DType layer_dtype(const Node& n) {
+  if (n.weights.empty()) return DType::F32;
+  const DType t = n.weights[0].tensor.dtype;
+  if (t == DType::BF16)
+    fail(ErrorKind::Unsupported, "bfloat16 weights cannot be loaded by Keras 2; pass --dtype float32", {},
+         "layer '" + n.name + "'");
+  return t;
+}
+
+std::string conv_class(const Node& n) { return fmt::format("Conv{}D", n.attrs.at("rank").get<int>()); }
+
+std::pair<std::string, json> layer_config(const Node& n) {
+  const DType dt = layer_dtype(n);
+  json cfg = base_config(n, dt);
+  const std::string& op = n.op;
+  if (op == "Input") {
+    json shape = json::array({nullptr});
+    for (auto d : n.attrs.at("shape")) shape.push_back(d.get<int64_t>() < 0 ? json(nullptr) : d);
+    return {"InputLayer", {{"name", n.name}, {"batch_input_shape", shape}, {"dtype", n.attrs.value("dtype", "float32")},
+                           {"sparse", false}}};
+  }
+  if (op == "Dense") {
+    cfg.update({{"units", n.attrs.at("units")}, {"activation", n.attrs.value("activation", "linear")},
+                {"use_bias", n.attrs.value("use_bias", true)}});
+    return {"Dense", cfg};
+  }
+  if (op == "Conv") {
+    cfg.update({{"filters", n.attrs.at("filters")}, {"kernel_size", n.attrs.at("kernel_size")},
+                {"strides", n.attrs.at("strides")}, {"padding", n.attrs.value("padding", "valid")},
+                {"data_format", n.attrs.value("data_format", "channels_last")},
+                {"dilation_rate", n.attrs.at("dilation")}, {"activation", n.attrs.value("activation", "linear")},
+                {"use_bias", n.attrs.value("use_bias", true)}});
+    if (n.attrs.value("groups", 1) != 1) cfg["groups"] = n.attrs.at("groups");
+    return {conv_class(n), cfg};
+  }
+  if (op == "BatchNorm") {
+    cfg.update({{"axis", n.attrs.value("axis", -1)}, {"momentum", n.attrs.value("momentum", 0.99)},
+                {"epsilon", n.attrs.value("epsilon", 1e-3)}, {"center", n.attrs.value("center", true)},
+                {"scale", n.attrs.value("scale", true)}});
+    return {"BatchNormalization", cfg};
+  }
+  if (op == "Embedding") {
+    cfg.update({{"input_dim", n.attrs.at("input_dim")}, {"output_dim", n.attrs.at("output_dim")}});
+    return {"Embedding", cfg};
+  }
+  if (op == "Activation") {
+    if (n.attrs.value("activation", "") == "softmax" && n.attrs.value("axis", -1) != -1) {
+      cfg["axis"] = n.attrs.at("axis");
+      return {"Softmax", cfg};
+    }
+    cfg["activation"] = n.attrs.at("activation");
+    return {"Activation", cfg};
+  }
+  if (op == "LeakyReLU") {
+    cfg["alpha"] = n.attrs.at("alpha");
+    return {"LeakyReLU", cfg};
+  }
+  if (op == "Pool") {
+    cfg.update({{"pool_size", n.attrs.at("pool_size")}, {"strides", n.attrs.at("strides")},
+                {"padding", n.attrs.value("padding", "valid")}, {"data_format", n.attrs.value("data_format", "channels_last")}});
+    return {fmt::format("{}Pooling{}D", n.attrs.at("pool_type") == "max" ? "Max" : "Average", n.attrs.at("rank").get<int>()), cfg};
+  }
+  if (op == "GlobalPool") {
+    cfg["data_format"] = n.attrs.value("data_format", "channels_last");
+    return {fmt::format("Global{}Pooling{}D", n.attrs.at("pool_type") == "max" ? "Max" : "Average", n.attrs.at("rank").get<int>()), cfg};
+  }
+  if (op == "ZeroPadding") {
+    cfg.update({{"padding", n.attrs.at("padding")}, {"data_format", n.attrs.value("data_format", "channels_last")}});
+    return {fmt::format("ZeroPadding{}D", n.attrs.at("rank").get<int>()), cfg};
+  }
+  if (op == "Flatten") {
+    cfg["data_format"] = n.attrs.value("channels_last_first", false) ? "channels_first" : "channels_last";
+    return {"Flatten", cfg};
+  }
+  if (op == "Reshape") {
+    cfg["target_shape"] = n.attrs.at("target_shape");
+    return {"Reshape", cfg};
+  }
+  if (op == "Dropout") {
+    cfg["rate"] = n.attrs.value("rate", 0.0);
+    return {"Dropout", cfg};
+  }
+  if (op == "Add") return {"Add", cfg};
+  if (op == "Concat") {
+    cfg["axis"] = n.attrs.value("axis", -1);
+    return {"Concatenate", cfg};
+  }
+  fail(ErrorKind::Unsupported, "layer kind " + op + " cannot be exported to Keras yet", {}, "layer '" + n.name + "'");
+}
+
+}  // namespace
+
+KerasExport export_keras(const Model& m) {
+  KerasExport out;
+  json layers = json::array(), inputs = json::array(), outputs = json::array();
+  for (const auto& n : m.nodes) {
+    auto [cls, cfg] = layer_config(n);
+    json inbound = json::array();
+    if (!n.inputs.empty()) {
+      json call = json::array();
+      for (const auto& i : n.inputs) call.push_back(json::array({i, 0, 0, json::object()}));
+      inbound.push_back(call);
+    }
+    layers.push_back({{"name", n.name}, {"class_name", cls}, {"config", cfg}, {"inbound_nodes", inbound}});
+    if (n.op == "Input") inputs.push_back(json::array({n.name, 0, 0}));
+    keras::H5WriteLayer wl;
+    wl.name = n.name;
+    for (const auto& w : n.weights) wl.weights.emplace_back(n.name + "/" + w.role + ":0", w.tensor);
+    out.layers.push_back(std::move(wl));
+  }
+  for (const auto& o : m.outputs) outputs.push_back(json::array({o, 0, 0}));
+  out.model_config = {{"class_name", "Model"},
+                      {"config", {{"name", "model_1"}, {"layers", layers}, {"input_layers", inputs}, {"output_layers", outputs}}}};
+  return out;
+}
+
+}  // namespace wb

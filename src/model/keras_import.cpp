@@ -1,0 +1,477 @@
+// Keras configs (Keras 1, 2, tf.keras, Keras 3 forms) and weight files -> Model.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "model/transforms.h"
+#include "weightbridge/convert.h"
+#include "weightbridge/error.h"
+#include "weightbridge/load.h"
+
+using nlohmann::json;
+
+namespace wb {
+namespace {
+
+struct KLayer {
+  std::string cls, name;
+  json cfg;
+  std::vector<std::string> inbound;
+};
+
+struct KGraph {
+  std::vector<KLayer> layers;
+  std::vector<std::string> outputs;
+  bool sequential = false;
+};
+
+[[noreturn]] void bad_config(const std::string& what) { fail(ErrorKind::Malformed, "model config: " + what); }
+
+// Keras 1 class names -> Keras 2.
+std::string normalise_class(const std::string& c) {
+  static const std::map<std::string, std::string> k1 = {
+      {"Convolution1D", "Conv1D"}, {"Convolution2D", "Conv2D"}, {"Convolution3D", "Conv3D"},
+      {"AtrousConvolution1D", "Conv1D"}, {"AtrousConvolution2D", "Conv2D"},
+      {"Functional", "Model"}};
+  auto it = k1.find(c);
+  return it == k1.end() ? c : it->second;
+}
+
+std::vector<int64_t> int_list(const json& j, size_t rank) {
+  if (j.is_number_integer()) return std::vector<int64_t>(rank, j.get<int64_t>());
+  if (!j.is_array()) bad_config("expected an integer or a list, got " + j.dump());
+  auto v = j.get<std::vector<int64_t>>();
+  if (v.size() != rank) bad_config("expected " + std::to_string(rank) + " values, got " + j.dump());
+  return v;
+}
+
+std::string data_format_of(const json& cfg) {
+  if (cfg.contains("data_format") && cfg["data_format"].is_string()) return cfg["data_format"];
+  if (cfg.contains("dim_ordering") && cfg["dim_ordering"].is_string()) {
+    const std::string d = cfg["dim_ordering"];
+    if (d == "th") return "channels_first";
+    if (d == "tf") return "channels_last";
+  }
+  return "channels_last";
+}
+
+std::string activation_of(const json& cfg) {
+  if (!cfg.contains("activation") || cfg["activation"].is_null()) return "linear";
+  const json& a = cfg["activation"];
+  if (a.is_string()) return a;
+  if (a.is_object() && a.contains("config") && a["config"].contains("name")) return a["config"]["name"];
+  if (a.is_object() && a.contains("class_name")) return a["class_name"];
+  bad_config("unreadable activation " + a.dump());
+}
+
+// Inbound producers of a functional layer entry (first call only).
+std::vector<std::string> inbound_of(const json& entry) {
+  std::vector<std::string> out;
+  if (!entry.contains("inbound_nodes")) return out;
+  const json& nodes = entry["inbound_nodes"];
+  if (!nodes.is_array() || nodes.empty()) return out;
+  if (nodes.size() > 1)
+    fail(ErrorKind::Unsupported, "layer '" + entry.value("name", "?") + "' is called more than once (shared layer)");
+  const json& call = nodes[0];
+  if (call.is_array()) {  // Keras 1/2: [[name, node, tensor(, kwargs)], ...]
+    for (const auto& e : call) {
+      if (!e.is_array() || e.empty() || !e[0].is_string()) bad_config("bad inbound entry " + e.dump());
+      out.push_back(e[0]);
+    }
+    return out;
+  }
+  if (call.is_object()) {  // Keras 3: {"args": [...], "kwargs": {...}}
+    std::function<void(const json&)> walk = [&](const json& j) {
+      if (j.is_object() && j.value("class_name", "") == "__keras_tensor__") {
+        out.push_back(j["config"]["keras_history"][0]);
+      } else if (j.is_array()) {
+        for (const auto& x : j) walk(x);
+      } else if (j.is_object()) {
+        for (const auto& [k, v] : j.items()) walk(v);
+      }
+    };
+    if (call.contains("args")) walk(call["args"]);
+    return out;
+  }
+  bad_config("bad inbound_nodes " + nodes.dump());
+}
+
+KGraph parse_graph(const json& root) {
+  if (!root.is_object() || !root.contains("class_name") || !root.contains("config"))
+    bad_config("expected {\"class_name\", \"config\"} at the top");
+  const std::string cls = normalise_class(root["class_name"]);
+  const json& cfg = root["config"];
+  KGraph g;
+  if (cls == "Sequential") {
+    g.sequential = true;
+    const json& layers = cfg.is_array() ? cfg : cfg.value("layers", json::array());
+    if (!layers.is_array() || layers.empty()) bad_config("Sequential without layers");
+    std::string prev;
+    for (const auto& l : layers) {
+      if (!l.is_object() || !l.contains("class_name") || !l.contains("config")) bad_config("bad layer entry");
+      KLayer k{normalise_class(l["class_name"]), l["config"].value("name", ""), l["config"], {}};
+      if (k.name.empty()) bad_config("layer without a name");
+      if (prev.empty() && k.cls != "InputLayer") {
+        // Input described by the first layer's batch_input_shape / batch_shape / input_dim.
+        json shape;
+        if (k.cfg.contains("batch_input_shape")) shape = k.cfg["batch_input_shape"];
+        else if (k.cfg.contains("batch_shape")) shape = k.cfg["batch_shape"];
+        else if (k.cfg.contains("input_dim") && !k.cfg["input_dim"].is_null())
+          shape = json::array({nullptr, k.cfg["input_dim"]});
+        else bad_config("first layer '" + k.name + "' has no input shape");
+        json in_cfg = {{"name", k.name + "_input"}, {"batch_input_shape", shape}};
+        g.layers.push_back(KLayer{"InputLayer", k.name + "_input", in_cfg, {}});
+        prev = k.name + "_input";
+      }
+      if (!prev.empty()) k.inbound = {prev};
+      prev = k.name;
+      g.layers.push_back(std::move(k));
+    }
+    g.outputs = {prev};
+    return g;
+  }
+  if (cls == "Model") {
+    for (const auto& l : cfg.at("layers")) {
+      KLayer k{normalise_class(l.at("class_name")), l.value("name", ""), l.at("config"), inbound_of(l)};
+      if (k.name.empty()) k.name = k.cfg.value("name", "");
+      if (k.cls == "Model" || k.cls == "Sequential")
+        fail(ErrorKind::Unsupported, "nested model '" + k.name + "' used as a layer is not supported yet");
+      g.layers.push_back(std::move(k));
+    }
+    const json& outs = cfg.at("output_layers");
+    if (outs.is_array() && !outs.empty() && outs[0].is_string()) g.outputs.push_back(outs[0]);
+    else for (const auto& o : outs) g.outputs.push_back(o.at(0));
+    return g;
+  }
+  fail(ErrorKind::Unsupported, "model class '" + cls + "' is not supported");
+}
+
+// Keras 3 weight-group names: snake_case(class) with _1, _2 for repeats (formats-keras.md 8.2).
+std::string snake_case(const std::string& s) {
+  std::string a = std::regex_replace(s, std::regex("(.)([A-Z][a-z]+)"), "$1_$2");
+  a = std::regex_replace(a, std::regex("([a-z0-9])([A-Z])"), "$1_$2");
+  std::transform(a.begin(), a.end(), a.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return a;
+}
+
+struct Ctx {
+  const keras::H5File& file;
+  const ImportOptions& opt;
+  bool keras1 = false;
+  bool keras_mxnet = false;
+  bool theano2 = false;
+  std::map<std::string, const keras::H5Layer*> by_name;
+  std::set<std::string> used;
+  Model* model;
+};
+
+[[noreturn]] void mapping_error(const std::string& layer, const std::string& what) {
+  fail(ErrorKind::Mapping, what, {}, "layer '" + layer + "'");
+}
+
+// The stored tensors of a layer, in weight_names order.
+std::vector<const keras::H5Weight*> stored_weights(Ctx& c, const std::string& layer) {
+  auto it = c.by_name.find(layer);
+  if (it == c.by_name.end()) return {};
+  c.used.insert(layer);
+  std::vector<const keras::H5Weight*> out;
+  for (const auto& w : it->second->weights) out.push_back(&w);
+  return out;
+}
+
+std::string list_weights(const std::vector<const keras::H5Weight*>& ws) {
+  std::string s;
+  for (const auto* w : ws) s += (s.empty() ? "" : ", ") + w->name + " " + shape_str(w->tensor.shape);
+  return s.empty() ? "none" : s;
+}
+
+void bind(Ctx& c, Node& n, const std::vector<std::string>& roles) {
+  auto ws = stored_weights(c, n.name);
+  if (ws.size() != roles.size()) {
+    std::string want;
+    for (const auto& r : roles) want += (want.empty() ? "" : ", ") + r;
+    mapping_error(n.name, fmt::format("expects {} weights ({}) but the file has {}: {}", roles.size(), want,
+                                      ws.size(), list_weights(ws)));
+  }
+  for (size_t i = 0; i < roles.size(); ++i) n.weights.push_back(Weight{roles[i], ws[i]->tensor, ws[i]->name, ""});
+}
+
+bool weight_names_have_tf_suffix(const std::vector<Weight>& ws) {
+  for (const auto& w : ws)
+    if (w.source.size() > 2 && w.source.compare(w.source.size() - 2, 2, ":0") == 0) return true;
+  return false;
+}
+
+void import_conv(Ctx& c, Node& n, const KLayer& k, int rank) {
+  const json& cfg = k.cfg;
+  const std::string df = data_format_of(cfg);
+  int64_t filters = cfg.contains("filters") ? cfg["filters"].get<int64_t>() : cfg.value("nb_filter", int64_t{0});
+  json ks;
+  if (cfg.contains("kernel_size")) ks = cfg["kernel_size"];
+  else if (rank == 2) ks = json::array({cfg.at("nb_row"), cfg.at("nb_col")});
+  else if (rank == 1) ks = json::array({cfg.at("filter_length")});
+  else ks = json::array({cfg.at("kernel_dim1"), cfg.at("kernel_dim2"), cfg.at("kernel_dim3")});
+  json strides = cfg.contains("strides") ? cfg["strides"]
+                 : cfg.contains("subsample") ? cfg["subsample"]
+                 : cfg.contains("subsample_length") ? cfg["subsample_length"] : json(1);
+  json dil = cfg.contains("dilation_rate") ? cfg["dilation_rate"]
+             : cfg.contains("atrous_rate") ? cfg["atrous_rate"] : json(1);
+  const std::string padding = cfg.contains("padding") ? cfg["padding"].get<std::string>()
+                                                      : cfg.value("border_mode", std::string("valid"));
+  if (padding != "valid" && padding != "same")
+    fail(ErrorKind::Unsupported, "padding '" + padding + "' is not supported yet", {}, "layer '" + n.name + "'");
+  const bool use_bias = cfg.contains("use_bias") ? cfg["use_bias"].get<bool>() : cfg.value("bias", true);
+  const auto r = static_cast<size_t>(rank);
+  n.op = "Conv";
+  n.attrs = {{"rank", rank}, {"filters", filters}, {"kernel_size", int_list(ks, r)},
+             {"strides", int_list(strides, r)}, {"dilation", int_list(dil, r)},
+             {"groups", cfg.value("groups", 1)}, {"use_bias", use_bias}, {"padding", padding},
+             {"data_format", df}, {"activation", activation_of(cfg)}};
+  std::vector<std::string> roles = {"kernel"};
+  if (use_bias) roles.push_back("bias");
+  bind(c, n, roles);
+  Weight& kw = n.weights[0];
+  const Shape& s = kw.tensor.shape;
+  const auto ksz = int_list(ks, r);
+  if (c.keras1 && rank == 1 && s.size() == 4) {  // Keras 1 Conv1D kernel (k, 1, in, O)
+    kw.tensor = reshaped(kw.tensor, {s[0], s[2], s[3]});
+    kw.transform = "reshape (k,1,in,out)->(k,in,out)";
+  } else if ((c.keras1 && df == "channels_first") || (c.keras_mxnet && df == "channels_first")) {
+    // (O, I, k...) -> (k..., I, O)
+    if (s.size() != r + 2 || s[0] != filters)
+      mapping_error(n.name, fmt::format("kernel {} is not in the (filters, in, k...) layout expected for "
+                                        "channels_first", shape_str(s)));
+    std::vector<int> perm;
+    for (int i = 0; i < rank; ++i) perm.push_back(i + 2);
+    perm.push_back(1);
+    perm.push_back(0);
+    kw.tensor = permuted(kw.tensor, perm);
+    kw.transform = "transpose" + perm_str(perm);
+  }
+  const Shape& cs = kw.tensor.shape;
+  if (cs.size() != r + 2 || cs[r + 1] != filters)
+    mapping_error(n.name, fmt::format("kernel {} does not fit {} filters of size {}", shape_str(cs), filters,
+                                      shape_str(ksz)));
+  for (size_t i = 0; i < r; ++i)
+    if (cs[i] != ksz[i]) mapping_error(n.name, fmt::format("kernel {} does not match kernel_size {}", shape_str(cs), shape_str(ksz)));
+  // Theano performed true convolution: its kernels are flipped relative to everyone else's.
+  bool flip = c.theano2;
+  if (c.keras1) {
+    if (c.opt.kernel_flip) flip = *c.opt.kernel_flip;
+    else if (!weight_names_have_tf_suffix(n.weights))
+      fail(ErrorKind::Unsupported,
+           "Keras 1 file without backend information: its convolution kernels may come from Theano "
+           "(flipped) or from TensorFlow/MXNet (not flipped); pass --kernel-flip yes|no",
+           {}, "layer '" + n.name + "'");
+  }
+  if (flip) {
+    kw.tensor = flipped_spatial(kw.tensor, rank);
+    kw.transform += std::string(kw.transform.empty() ? "" : " + ") + "flip spatial axes (Theano kernel)";
+  }
+}
+
+void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
+  const json& cfg = k.cfg;
+  const bool scale = cfg.value("scale", true), center = cfg.value("center", true);
+  n.op = "BatchNorm";
+  n.attrs = {{"axis", cfg.value("axis", -1)}, {"epsilon", cfg.value("epsilon", 1e-3)},
+             {"momentum", cfg.value("momentum", 0.99)}, {"center", center}, {"scale", scale}};
+  if (c.keras1 && cfg.value("mode", 0) != 0)
+    fail(ErrorKind::Unsupported, "Keras 1 BatchNormalization mode " + std::to_string(cfg.value("mode", 0)) +
+                                     " cannot be expressed", {}, "layer '" + n.name + "'");
+  auto ws = stored_weights(c, n.name);
+  c.used.insert(n.name);
+  if (ws.size() == 4 && (!scale || !center)) {
+    // keras-mxnet always stores gamma and beta; drop them only when they hold 1 and 0.
+    n.weights.clear();
+    for (size_t i = 0; i < 4; ++i) n.weights.push_back(Weight{"", ws[i]->tensor, ws[i]->name, ""});
+    auto check = [&](size_t i, double want, const char* role) {
+      for (double v : to_f64(ws[i]->tensor.load(), ws[i]->tensor.dtype))
+        if (v != want)
+          mapping_error(n.name, fmt::format("config says {} is off but the stored {} is not all {} (found {})",
+                                            role, role, want, v));
+    };
+    if (!scale) check(0, 1.0, "gamma");
+    if (!center) check(1, 0.0, "beta");
+    n.weights.clear();
+    if (scale) n.weights.push_back(Weight{"gamma", ws[0]->tensor, ws[0]->name, ""});
+    if (center) n.weights.push_back(Weight{"beta", ws[1]->tensor, ws[1]->name, ""});
+    n.weights.push_back(Weight{"moving_mean", ws[2]->tensor, ws[2]->name, ""});
+    n.weights.push_back(Weight{"moving_variance", ws[3]->tensor, ws[3]->name, ""});
+    c.model->prov.notes.push_back("layer " + n.name + ": dropped the always-present keras-mxnet gamma/beta "
+                                                       "(they hold the identity values)");
+    return;
+  }
+  std::vector<std::string> roles;
+  if (scale) roles.push_back("gamma");
+  if (center) roles.push_back("beta");
+  roles.push_back("moving_mean");
+  roles.push_back("moving_variance");
+  bind(c, n, roles);
+}
+
+void import_layer(Ctx& c, const KLayer& k, Node& n) {
+  const std::string& cls = k.cls;
+  const json& cfg = k.cfg;
+  auto no_weights = [&] {
+    auto ws = stored_weights(c, n.name);
+    if (!ws.empty()) mapping_error(n.name, "layer " + cls + " has no weights but the file has: " + list_weights(ws));
+  };
+  if (cls == "InputLayer") {
+    json shape = cfg.contains("batch_input_shape") ? cfg["batch_input_shape"] : cfg.value("batch_shape", json());
+    if (!shape.is_array() || shape.empty()) bad_config("InputLayer '" + n.name + "' without a shape");
+    std::vector<int64_t> dims;
+    for (size_t i = 1; i < shape.size(); ++i) dims.push_back(shape[i].is_null() ? -1 : shape[i].get<int64_t>());
+    if (c.opt.input_shape) dims = *c.opt.input_shape;
+    n.op = "Input";
+    n.attrs = {{"shape", dims}, {"dtype", cfg.value("dtype", "float32")}};
+  } else if (cls == "Dense") {
+    const int64_t units = cfg.contains("units") ? cfg["units"].get<int64_t>() : cfg.at("output_dim").get<int64_t>();
+    const bool use_bias = cfg.contains("use_bias") ? cfg["use_bias"].get<bool>() : cfg.value("bias", true);
+    n.op = "Dense";
+    n.attrs = {{"units", units}, {"use_bias", use_bias}, {"activation", activation_of(cfg)}};
+    std::vector<std::string> roles = {"kernel"};
+    if (use_bias) roles.push_back("bias");
+    bind(c, n, roles);
+    const Shape& ks = n.weights[0].tensor.shape;
+    if (ks.size() != 2 || ks[1] != units)
+      mapping_error(n.name, fmt::format("kernel {} does not fit units={}", shape_str(ks), units));
+  } else if (cls == "Conv1D" || cls == "Conv2D" || cls == "Conv3D") {
+    import_conv(c, n, k, cls[4] - '0');
+  } else if (cls == "BatchNormalization") {
+    import_batchnorm(c, n, k);
+  } else if (cls == "Embedding") {
+    n.op = "Embedding";
+    n.attrs = {{"input_dim", cfg.at("input_dim")}, {"output_dim", cfg.at("output_dim")}};
+    bind(c, n, {"embeddings"});
+  } else {
+    no_weights();
+    if (cls == "Activation") {
+      n.op = "Activation";
+      n.attrs = {{"activation", activation_of(cfg)}};
+    } else if (cls == "ReLU" && cfg.value("negative_slope", 0.0) == 0.0 && cfg.value("threshold", 0.0) == 0.0 &&
+               (!cfg.contains("max_value") || cfg["max_value"].is_null())) {
+      n.op = "Activation";
+      n.attrs = {{"activation", "relu"}};
+    } else if (cls == "Softmax") {
+      n.op = "Activation";
+      n.attrs = {{"activation", "softmax"}, {"axis", cfg.value("axis", -1)}};
+    } else if (cls == "LeakyReLU") {
+      n.op = "LeakyReLU";
+      n.attrs = {{"alpha", cfg.contains("negative_slope") ? cfg["negative_slope"].get<double>() : cfg.value("alpha", 0.3)}};
+    } else if (std::regex_match(cls, std::regex("(Max|Average)Pooling([123])D"))) {
+      const int rank = cls[cls.size() - 2] - '0';
+      const auto r = static_cast<size_t>(rank);
+      json ps = cfg.contains("pool_size") ? cfg["pool_size"] : cfg.value("pool_length", json(2));
+      json st = cfg.contains("strides") ? cfg["strides"] : cfg.value("stride", json());
+      if (st.is_null()) st = ps;
+      n.op = "Pool";
+      n.attrs = {{"rank", rank}, {"pool_type", cls.rfind("Max", 0) == 0 ? "max" : "avg"},
+                 {"pool_size", int_list(ps, r)}, {"strides", int_list(st, r)},
+                 {"padding", cfg.contains("padding") ? cfg["padding"].get<std::string>() : cfg.value("border_mode", std::string("valid"))},
+                 {"data_format", data_format_of(cfg)}};
+    } else if (std::regex_match(cls, std::regex("Global(Max|Average)Pooling([123])D"))) {
+      n.op = "GlobalPool";
+      n.attrs = {{"rank", cls[cls.size() - 2] - '0'}, {"pool_type", cls.find("Max") != std::string::npos ? "max" : "avg"},
+                 {"data_format", data_format_of(cfg)}};
+      if (cfg.value("keepdims", false)) fail(ErrorKind::Unsupported, "keepdims=True pooling is not supported yet", {}, "layer '" + n.name + "'");
+    } else if (std::regex_match(cls, std::regex("ZeroPadding([123])D"))) {
+      const int rank = cls[cls.size() - 2] - '0';
+      json p = cfg.at("padding");
+      json pads = json::array();
+      for (int i = 0; i < rank; ++i) {
+        json pi = p.is_number() ? p : p[static_cast<size_t>(i)];
+        pads.push_back(pi.is_number() ? json::array({pi, pi}) : pi);
+      }
+      n.op = "ZeroPadding";
+      n.attrs = {{"rank", rank}, {"padding", pads}, {"data_format", data_format_of(cfg)}};
+    } else if (cls == "Flatten") {
+      n.op = "Flatten";
+      n.attrs = {{"channels_last_first", cfg.value("data_format", json("channels_last")) == "channels_first"}};
+    } else if (cls == "Reshape") {
+      n.op = "Reshape";
+      n.attrs = {{"target_shape", cfg.at("target_shape")}};
+    } else if (cls == "Dropout" || cls.rfind("SpatialDropout", 0) == 0 || cls == "GaussianNoise" ||
+               cls == "GaussianDropout" || cls == "AlphaDropout") {
+      n.op = "Dropout";
+      n.attrs = {{"rate", cfg.contains("rate") ? cfg["rate"] : cfg.value("p", json(0.0))}};
+    } else if (cls == "Add" || (cls == "Merge" && cfg.value("mode", "") == "sum")) {
+      n.op = "Add";
+    } else if (cls == "Concatenate" || (cls == "Merge" && cfg.value("mode", "") == "concat")) {
+      n.op = "Concat";
+      n.attrs = {{"axis", cfg.contains("axis") ? cfg["axis"] : cfg.value("concat_axis", json(-1))}};
+    } else {
+      fail(ErrorKind::Unsupported, "layer class " + cls + " is not supported yet", {}, "layer '" + n.name + "'");
+    }
+  }
+}
+
+}  // namespace
+
+Model import_keras(const keras::H5File& file, const json& config, const std::string& keras3_version,
+                   const ImportOptions& opt) {
+  Model m;
+  m.prov.format = file.layout;
+  m.prov.version = keras3_version.empty() ? file.keras_version : keras3_version;
+  m.prov.backend = file.backend;
+  const bool keras1 = file.layout != "keras3-weights" && file.keras_version.empty();
+  const bool keras_mxnet = file.backend == "mxnet" ||
+                           std::count(file.keras_version.begin(), file.keras_version.end(), '.') == 3;
+  m.prov.framework = keras_framework(file);
+  if (keras1 && m.prov.version.empty()) m.prov.version = "1";
+  if (config.is_null())
+    fail(ErrorKind::Unsupported, "weights-only file without an architecture: pass --arch MODEL.json (or a full model file)");
+  Ctx c{file, opt, keras1, keras_mxnet, file.backend == "theano", {}, {}, &m};
+  if (c.theano2) m.prov.notes.push_back("backend theano: convolution kernels flipped to correlation form");
+  if (keras_mxnet) m.prov.notes.push_back("keras-mxnet file: channels_first kernels read in MXNet (out, in, k...) order");
+  const KGraph g = parse_graph(config);
+  // Weight groups by name: legacy files use layer names, Keras 3 files class-based paths.
+  if (file.layout == "keras3-weights") {
+    std::map<std::string, int> counts;
+    std::map<std::string, const keras::H5Layer*> groups;
+    for (const auto& l : file.layers) groups[l.name] = &l;
+    for (const auto& k : g.layers) {
+      if (g.sequential && k.cls == "InputLayer") continue;
+      const std::string base = snake_case(k.cls == "Model" ? "Functional" : k.cls);
+      const int i = counts[base]++;
+      const std::string path = i == 0 ? base : base + "_" + std::to_string(i);
+      if (auto it = groups.find(path); it != groups.end()) c.by_name[k.name] = it->second;
+    }
+    for (const auto& l : file.layers)  // layers whose group was named after them
+      if (!l.display_name.empty() && !c.by_name.count(l.display_name)) c.by_name[l.display_name] = &l;
+  } else {
+    for (const auto& l : file.layers) c.by_name[l.name] = &l;
+  }
+  std::set<std::string> seen;
+  for (const auto& k : g.layers) {
+    if (!seen.insert(k.name).second) bad_config("duplicate layer name '" + k.name + "'");
+    Node n;
+    n.name = k.name;
+    n.inputs = k.inbound;
+    for (const auto& i : n.inputs)
+      if (!seen.count(i)) bad_config("layer '" + k.name + "' takes input from unknown layer '" + i + "'");
+    try {
+      import_layer(c, k, n);
+    } catch (const json::exception& e) {
+      fail(ErrorKind::Malformed, std::string("model config: ") + e.what(), {}, "layer '" + k.name + "'");
+    }
+    if (n.op == "Conv" || n.op == "Pool" || n.op == "GlobalPool") m.prov.data_format = n.attrs.value("data_format", "");
+    m.nodes.push_back(std::move(n));
+  }
+  m.outputs = g.outputs;
+  // Strict: every stored layer with weights must have been consumed.
+  std::string extra;
+  for (const auto& l : file.layers)
+    if (!l.weights.empty() && !c.used.count(l.name) && !c.used.count(l.display_name))
+      extra += (extra.empty() ? "" : "; ") + l.name + " [" + [&] {
+        std::string s;
+        for (const auto& w : l.weights) s += (s.empty() ? "" : ", ") + w.name + " " + shape_str(w.tensor.shape);
+        return s;
+      }() + "]";
+  if (!extra.empty()) fail(ErrorKind::Mapping, "weights in the file match no layer of the architecture: " + extra);
+  return m;
+}
+
+}  // namespace wb

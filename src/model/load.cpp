@@ -1,0 +1,184 @@
+#include "weightbridge/load.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "core/io.h"
+#include "weightbridge/error.h"
+
+using nlohmann::json;
+
+namespace wb {
+
+const char* file_kind_name(FileKind k) {
+  switch (k) {
+    case FileKind::KerasH5: return "keras-h5";
+    case FileKind::KerasArchive: return "keras-archive";
+    case FileKind::KerasJson: return "keras-json";
+    case FileKind::MxnetSymbol: return "mxnet-symbol";
+    case FileKind::MxnetParams: return "mxnet-params";
+    case FileKind::Unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+json parse_json_file(const std::string& path) {
+  const std::string text = read_text_file(path, uint64_t{256} << 20);
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail(ErrorKind::Malformed, fmt::format("not valid JSON (byte {}): {}", e.byte, e.what()), path);
+  }
+}
+
+}  // namespace
+
+FileKind detect_file(const std::string& path) {
+  auto src = open_file_source(path);
+  uint8_t head[16] = {};
+  const uint64_t n = std::min<uint64_t>(src->size(), sizeof head);
+  if (n) src->read_at(0, head, n);
+  if (keras::looks_like_hdf5(path)) return FileKind::KerasH5;
+  if (n >= 4 && head[0] == 'P' && head[1] == 'K' && (head[2] == 3 || head[2] == 5)) {
+    // A .keras archive has config.json; anything else zipped is an MXNet 2.0 npz.
+    return ends_with(path, ".keras") ? FileKind::KerasArchive : FileKind::MxnetParams;
+  }
+  if (n >= 8 && le_u64(head) == 0x112) return FileKind::MxnetParams;
+  if (n >= 6 && head[0] == 0x93 && std::string(reinterpret_cast<char*>(head + 1), 5) == "NUMPY") return FileKind::MxnetParams;
+  size_t i = 0;
+  while (i < n && std::isspace(head[i])) ++i;
+  if (i < n && head[i] == '{') {
+    const json j = parse_json_file(path);
+    if (j.is_object() && j.contains("nodes")) return FileKind::MxnetSymbol;
+    if (j.is_object() && (j.contains("class_name") || j.contains("modelTopology"))) return FileKind::KerasJson;
+    fail(ErrorKind::Malformed, "JSON file is neither an MXNet symbol (no \"nodes\") nor a Keras model (no \"class_name\")", path);
+  }
+  return FileKind::Unknown;
+}
+
+std::string keras_framework(const keras::H5File& f) {
+  if (f.layout == "keras3-weights") return "keras3";
+  if (f.layout == "keras0") return "keras0";
+  if (f.keras_version.empty()) return "keras1";
+  if (f.backend == "mxnet" || std::count(f.keras_version.begin(), f.keras_version.end(), '.') == 3) return "keras-mxnet";
+  if (f.keras_version.rfind("3.", 0) == 0) return "keras3";
+  int major = 0, minor = 0;
+  std::sscanf(f.keras_version.c_str(), "%d.%d", &major, &minor);
+  if (f.keras_version.find("-tf") != std::string::npos || (major == 2 && minor >= 4)) return "tf.keras";
+  return "keras2";
+}
+
+namespace {
+
+json unwrap_keras_json(json j) {
+  if (j.contains("modelTopology")) j = j["modelTopology"];
+  if (j.contains("model_config")) j = j["model_config"];
+  return j;
+}
+
+Model load_keras(const std::string& weights_path, FileKind kind, const std::optional<std::string>& arch,
+                 const ImportOptions& opt) {
+  json config;
+  std::string k3version;
+  keras::H5File file;
+  if (kind == FileKind::KerasArchive) {
+    keras::KerasArchive a = keras::read_keras_archive(weights_path);
+    try {
+      config = json::parse(a.config_json);
+      k3version = json::parse(a.metadata_json).value("keras_version", "3");
+    } catch (const json::exception& e) {
+      fail(ErrorKind::Malformed, std::string("config.json/metadata.json: ") + e.what(), weights_path);
+    }
+    file = std::move(a.weights);
+    file.path = weights_path;
+  } else {
+    file = keras::read_h5(weights_path);
+    if (file.model_config) {
+      try {
+        config = json::parse(*file.model_config);
+      } catch (const json::exception& e) {
+        fail(ErrorKind::Malformed, std::string("model_config attribute is not valid JSON: ") + e.what(), weights_path);
+      }
+    }
+  }
+  if (arch) {
+    const FileKind ak = detect_file(*arch);
+    if (ak == FileKind::KerasJson) config = unwrap_keras_json(parse_json_file(*arch));
+    else if (ak == FileKind::KerasH5) {
+      auto af = keras::read_h5(*arch);
+      if (!af.model_config) fail(ErrorKind::Usage, "--arch file has no model_config", *arch);
+      config = json::parse(*af.model_config);
+    } else if (ak == FileKind::KerasArchive) {
+      auto a = keras::read_keras_archive(*arch);
+      config = json::parse(a.config_json);
+    } else fail(ErrorKind::Usage, "--arch for a Keras weights file must be a Keras model JSON, .h5 or .keras", *arch);
+  }
+  try {
+    Model m = import_keras(file, config, k3version, opt);
+    if (kind == FileKind::KerasArchive) m.prov.format = "keras-archive";
+    return m;
+  } catch (Error& e) {
+    e.in_file(weights_path);
+    throw;
+  }
+}
+
+}  // namespace
+
+Model load_model(const std::vector<std::string>& paths, const std::optional<std::string>& arch,
+                 const ImportOptions& opt) {
+  std::map<FileKind, std::string> given;
+  for (const auto& p : paths) {
+    FileKind k = detect_file(p);
+    if (k == FileKind::Unknown) {
+      if (ends_with(p, ".params") || ends_with(p, ".nd")) k = FileKind::MxnetParams;  // let its reader explain
+      else if (ends_with(p, ".h5") || ends_with(p, ".hdf5") || ends_with(p, ".keras")) k = FileKind::KerasH5;
+      else fail(ErrorKind::Malformed, "unrecognised file: not HDF5, zip, JSON or an MXNet parameter file", p);
+    }
+    if (given.count(k)) fail(ErrorKind::Usage, std::string("more than one ") + file_kind_name(k) + " file given", p);
+    given[k] = p;
+  }
+  auto has = [&](FileKind k) { return given.count(k) > 0; };
+  if (has(FileKind::KerasH5) || has(FileKind::KerasArchive)) {
+    if (has(FileKind::KerasH5) && has(FileKind::KerasArchive))
+      fail(ErrorKind::Usage, "give one Keras weights file (an .h5 and a .keras were given)");
+    std::optional<std::string> karch = arch;
+    if (has(FileKind::KerasJson)) {
+      if (arch) fail(ErrorKind::Usage, "both a model JSON and --arch were given", given[FileKind::KerasJson]);
+      karch = given[FileKind::KerasJson];
+    }
+    const bool h5 = has(FileKind::KerasH5);
+    return load_keras(given[h5 ? FileKind::KerasH5 : FileKind::KerasArchive],
+                      h5 ? FileKind::KerasH5 : FileKind::KerasArchive, karch, opt);
+  }
+  std::optional<std::string> sym;
+  if (has(FileKind::MxnetSymbol)) sym = given[FileKind::MxnetSymbol];
+  if (arch) {
+    if (sym) fail(ErrorKind::Usage, "both a symbol JSON and --arch were given", *arch);
+    if (detect_file(*arch) != FileKind::MxnetSymbol)
+      fail(ErrorKind::Unsupported, "matching MXNet parameters to a Keras architecture is not supported yet; "
+                                   "give the -symbol.json", *arch);
+    sym = arch;
+  }
+  if (has(FileKind::MxnetParams)) {
+    const std::string& params = given[FileKind::MxnetParams];
+    if (!sym)
+      fail(ErrorKind::Usage, "an MXNet .params file alone has no architecture: give its -symbol.json too (or --arch)", params);
+    const mxnet::ParamsFile pf = mxnet::read_params(params);
+    const mxnet::Symbol s = mxnet::read_symbol(*sym);
+    return import_mxnet(s, pf, *sym, opt);
+  }
+  if (sym) fail(ErrorKind::Usage, "a symbol JSON holds no weights: give the .params file too", *sym);
+  fail(ErrorKind::Usage, "no weights file among the inputs");
+}
+
+}  // namespace wb

@@ -1,0 +1,336 @@
+// Model -> MXNet 1.x symbol + parameters.
+//
+// MXNet convolution and pooling are channels-first. A channels_last Keras model is exported with
+// its input left in Keras order: a transpose moves tensors to channels-first in front of the first
+// layer that needs it, and back before any layer whose meaning depends on the axis order (Flatten,
+// Dense, Reshape, softmax over an axis...). Every tensor therefore carries the permutation from its
+// logical (Keras) order to the physical order of the symbol entry.
+#include <fmt/format.h>
+
+#include "model/transforms.h"
+#include "weightbridge/convert.h"
+#include "weightbridge/error.h"
+
+using nlohmann::json;
+
+namespace wb {
+namespace {
+
+using mxnet::SymEntry;
+using mxnet::SymNode;
+
+struct Phys {
+  int node = -1;          // symbol node index of the value
+  std::vector<int> perm;  // physical = transpose(logical, perm), perm over axes incl. batch; empty = identity
+};
+
+struct Ctx {
+  const Model& m;
+  std::map<std::string, Shape> shapes;  // logical shapes without batch
+  mxnet::Symbol sym;
+  std::vector<Tensor> params;
+  std::map<std::string, Phys> values;
+};
+
+std::string tuple(const std::vector<int64_t>& v) {
+  std::string s = "(";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + (v.size() == 1 ? ",)" : ")");
+}
+
+int add_node(Ctx& c, SymNode n) {
+  c.sym.nodes.push_back(std::move(n));
+  return static_cast<int>(c.sym.nodes.size() - 1);
+}
+
+int add_var(Ctx& c, const std::string& name, const Tensor& t, bool aux) {
+  SymNode v;
+  v.op = "null";
+  v.name = name;
+  v.attrs["__shape__"] = tuple(t.shape);
+  if (t.dtype != DType::F32) v.attrs["__dtype__"] = std::to_string(dtype_info(t.dtype).mxnet_flag);
+  const int idx = add_node(c, std::move(v));
+  c.sym.arg_nodes.push_back(idx);
+  Tensor p = t;
+  p.name = (aux ? "aux:" : "arg:") + name;
+  if (dtype_info(t.dtype).mxnet_flag < 0 || (dtype_info(t.dtype).mxnet_flag >= 8 && dtype_info(t.dtype).mxnet_flag <= 11))
+    fail(ErrorKind::Unsupported, std::string("dtype ") + dtype_name(t.dtype) + " cannot be stored for MXNet 1.x",
+         {}, "weight " + name);
+  c.params.push_back(std::move(p));
+  return idx;
+}
+
+int add_op(Ctx& c, const std::string& op, const std::string& name, std::map<std::string, std::string> attrs,
+           std::vector<int> inputs, const std::vector<int>& versions = {}) {
+  SymNode n;
+  n.op = op;
+  n.name = name;
+  n.attrs = std::move(attrs);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    n.inputs.push_back(SymEntry{inputs[i], 0, i < versions.size() ? versions[i] : 0});
+  return add_node(c, std::move(n));
+}
+
+bool identity(const std::vector<int>& p) {
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] != static_cast<int>(i)) return false;
+  return true;
+}
+
+// Value of a node's input in logical (Keras) order.
+int logical(Ctx& c, const std::string& producer, const std::string& consumer) {
+  Phys& p = c.values.at(producer);
+  if (p.perm.empty() || identity(p.perm)) return p.node;
+  const auto inv = inverse_perm(p.perm);
+  return add_op(c, "transpose", consumer + "_to_keras_order",
+                {{"axes", tuple(std::vector<int64_t>(inv.begin(), inv.end()))}}, {p.node});
+}
+
+// Value of a node's input in channels-first physical order (for rank r tensors incl. batch).
+int channels_first(Ctx& c, const std::string& producer, const std::string& consumer, size_t rank_with_batch,
+                   bool logical_is_cf, std::vector<int>& out_perm) {
+  std::vector<int> want;  // perm from logical to channels-first physical
+  want.push_back(0);
+  if (logical_is_cf) {
+    for (size_t i = 1; i < rank_with_batch; ++i) want.push_back(static_cast<int>(i));
+  } else {
+    want.push_back(static_cast<int>(rank_with_batch - 1));
+    for (size_t i = 1; i + 1 < rank_with_batch; ++i) want.push_back(static_cast<int>(i));
+  }
+  out_perm = want;
+  Phys& p = c.values.at(producer);
+  std::vector<int> have = p.perm.empty() ? std::vector<int>() : p.perm;
+  if (have.empty()) for (size_t i = 0; i < rank_with_batch; ++i) have.push_back(static_cast<int>(i));
+  if (have == want) return p.node;
+  // physical_have = transpose(logical, have); we need transpose(logical, want) = transpose(physical_have, t)
+  // with t[i] = position of want[i] in have.
+  const auto inv = inverse_perm(have);
+  std::vector<int64_t> t;
+  for (int w : want) t.push_back(inv[static_cast<size_t>(w)]);
+  return add_op(c, "transpose", consumer + "_to_channels_first", {{"axes", tuple(t)}}, {p.node});
+}
+
+size_t rank_of(Ctx& c, const std::string& name) {
+  auto it = c.shapes.find(name);
+  if (it == c.shapes.end())
+    fail(ErrorKind::Unsupported, "the shape reaching this layer is unknown (give --input-shape)", {}, "layer '" + name + "'");
+  return it->second.size() + 1;
+}
+
+void emit_activation(Ctx& c, const Node& n, const std::string& act, int& node) {
+  static const std::map<std::string, std::string> kAct = {
+      {"relu", "relu"}, {"sigmoid", "sigmoid"}, {"tanh", "tanh"}, {"softplus", "softrelu"}, {"softsign", "softsign"}};
+  if (act == "linear") return;
+  if (auto it = kAct.find(act); it != kAct.end()) {
+    node = add_op(c, "Activation", n.name + "_" + act, {{"act_type", it->second}}, {node});
+  } else if (act == "elu") {
+    node = add_op(c, "LeakyReLU", n.name + "_elu", {{"act_type", "elu"}, {"slope", "1"}}, {node});
+  } else if (act == "selu") {
+    node = add_op(c, "LeakyReLU", n.name + "_selu", {{"act_type", "selu"}}, {node});
+  } else if (act == "softmax") {
+    node = add_op(c, "softmax", n.name + "_softmax", {{"axis", "-1"}}, {node});
+  } else {
+    fail(ErrorKind::Unsupported, "activation '" + act + "' has no MXNet equivalent here yet", {}, "layer '" + n.name + "'");
+  }
+}
+
+std::string fmt_float(double v) { return fmt::format("{}", v); }
+
+void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
+  const size_t r = n.attrs.at("rank").get<size_t>();
+  const bool cf = n.attrs.value("data_format", "channels_last") == "channels_first";
+  std::vector<int> perm;
+  int in = channels_first(c, n.inputs.at(0), n.name, r + 2, cf, perm);
+  const bool is_pool = n.op == "Pool";
+  const auto k = n.attrs.at(is_pool ? "pool_size" : "kernel_size").get<std::vector<int64_t>>();
+  const auto s = n.attrs.at("strides").get<std::vector<int64_t>>();
+  const auto d = is_pool ? std::vector<int64_t>(r, 1) : n.attrs.at("dilation").get<std::vector<int64_t>>();
+  std::vector<int64_t> pad(r, 0);
+  std::map<std::string, std::string> extra;
+  if (n.attrs.value("padding", "valid") == "same") {
+    const Shape& ish = c.shapes.at(n.inputs[0]);
+    std::vector<int64_t> before(r), after(r);
+    bool symmetric = true;
+    for (size_t i = 0; i < r; ++i) {
+      std::tie(before[i], after[i]) = same_padding(ish[cf ? i + 1 : i], k[i], s[i], d[i]);
+      symmetric = symmetric && before[i] == after[i];
+    }
+    if (symmetric) {
+      pad = before;
+    } else if (is_pool) {
+      // 'full' rounds up: windows may hang over the end, which is exactly the extra 'after' pad.
+      bool ok = true;
+      for (size_t i = 0; i < r; ++i) ok = ok && after[i] - before[i] <= s[i] - 1;
+      if (!ok) fail(ErrorKind::Unsupported, "asymmetric 'same' pooling", {}, "layer '" + n.name + "'");
+      pad = before;
+      extra["pooling_convention"] = "full";
+      if (n.attrs.value("pool_type", "max") == "avg") extra["count_include_pad"] = "False";
+    } else {
+      if (r != 2 && r != 3) fail(ErrorKind::Unsupported, "asymmetric 'same' padding needs a 4-D or 5-D tensor", {}, "layer '" + n.name + "'");
+      std::vector<int64_t> pw = {0, 0, 0, 0};
+      for (size_t i = 0; i < r; ++i) { pw.push_back(before[i]); pw.push_back(after[i]); }
+      in = add_op(c, "Pad", n.name + "_pad", {{"mode", "constant"}, {"constant_value", "0"}, {"pad_width", tuple(pw)}}, {in});
+    }
+  }
+  int node;
+  if (is_pool) {
+    std::map<std::string, std::string> a = {{"kernel", tuple(k)}, {"stride", tuple(s)}, {"pad", tuple(pad)},
+                                            {"pool_type", n.attrs.at("pool_type")}, {"pooling_convention", "valid"}};
+    for (auto& [key, v] : extra) a[key] = v;
+    if (a["pool_type"] == "avg" && !a.count("count_include_pad") && n.attrs.value("padding", "valid") == "same")
+      a["count_include_pad"] = "False";
+    node = add_op(c, "Pooling", n.name, a, {in});
+  } else {
+    const Weight* kw = n.weight("kernel");
+    std::vector<int> to_oihw = {static_cast<int>(r + 1), static_cast<int>(r)};
+    for (size_t i = 0; i < r; ++i) to_oihw.push_back(static_cast<int>(i));
+    const bool bias = n.attrs.value("use_bias", true);
+    const int w = add_var(c, n.name + "_weight", permuted(kw->tensor, to_oihw), false);
+    std::vector<int> ins = {in, w};
+    if (bias) ins.push_back(add_var(c, n.name + "_bias", n.weight("bias")->tensor, false));
+    node = add_op(c, "Convolution", n.name,
+                  {{"kernel", tuple(k)}, {"stride", tuple(s)}, {"dilate", tuple(d)}, {"pad", tuple(pad)},
+                   {"num_filter", std::to_string(n.attrs.at("filters").get<int64_t>())},
+                   {"num_group", std::to_string(n.attrs.value("groups", 1))}, {"no_bias", bias ? "False" : "True"}},
+                  ins);
+    emit_activation(c, n, n.attrs.value("activation", "linear"), node);
+  }
+  out = Phys{node, perm};
+}
+
+void emit(Ctx& c, const Node& n) {
+  Phys out;
+  const std::string& op = n.op;
+  if (op == "Input") {
+    SymNode v;
+    v.op = "null";
+    v.name = n.attrs.value("mxnet_name", c.m.nodes.size() > 0 && std::count_if(c.m.nodes.begin(), c.m.nodes.end(), [](const Node& x) { return x.op == "Input"; }) == 1 ? std::string("data") : n.name);
+    auto shape = n.attrs.at("shape").get<std::vector<int64_t>>();
+    shape.insert(shape.begin(), 0);
+    for (auto& d : shape) d = d < 0 ? 0 : d;
+    v.attrs["__shape__"] = tuple(shape);
+    const int idx = add_node(c, std::move(v));
+    c.sym.arg_nodes.push_back(idx);
+    out.node = idx;
+  } else if (op == "Conv" || op == "Pool") {
+    emit_conv_like(c, n, out);
+  } else if (op == "GlobalPool") {
+    const size_t r = n.attrs.at("rank").get<size_t>();
+    std::vector<int> perm;
+    const int in = channels_first(c, n.inputs[0], n.name, r + 2, n.attrs.value("data_format", "channels_last") == "channels_first", perm);
+    const int pool = add_op(c, "Pooling", n.name, {{"global_pool", "True"}, {"kernel", tuple(std::vector<int64_t>(r, 1))},
+                                                   {"pool_type", n.attrs.at("pool_type")}}, {in});
+    out.node = add_op(c, "Flatten", n.name + "_flatten", {}, {pool});
+  } else if (op == "Dense") {
+    const size_t rank = rank_of(c, n.inputs[0]);
+    const int in = logical(c, n.inputs[0], n.name);
+    const bool bias = n.attrs.value("use_bias", true);
+    const int w = add_var(c, n.name + "_weight", permuted(n.weight("kernel")->tensor, {1, 0}), false);
+    std::vector<int> ins = {in, w};
+    if (bias) ins.push_back(add_var(c, n.name + "_bias", n.weight("bias")->tensor, false));
+    out.node = add_op(c, "FullyConnected", n.name,
+                      {{"num_hidden", std::to_string(n.attrs.at("units").get<int64_t>())}, {"no_bias", bias ? "False" : "True"},
+                       {"flatten", rank > 2 ? "False" : "True"}}, ins);
+    emit_activation(c, n, n.attrs.value("activation", "linear"), out.node);
+  } else if (op == "BatchNorm") {
+    Phys& p = c.values.at(n.inputs[0]);
+    const size_t rank = rank_of(c, n.inputs[0]);
+    int64_t axis = n.attrs.value("axis", int64_t{-1});
+    if (axis < 0) axis += static_cast<int64_t>(rank);
+    int64_t phys_axis = axis;
+    if (!p.perm.empty())
+      for (size_t i = 0; i < p.perm.size(); ++i)
+        if (p.perm[i] == axis) phys_axis = static_cast<int64_t>(i);
+    auto tensor_or = [&](const char* role, double v) {
+      const Weight* w = n.weight(role);
+      const Weight* mean = n.weight("moving_mean");
+      return w ? w->tensor : filled(role, mean->tensor.dtype, mean->tensor.shape, v);
+    };
+    std::vector<int> ins = {p.node, add_var(c, n.name + "_gamma", tensor_or("gamma", 1.0), false),
+                            add_var(c, n.name + "_beta", tensor_or("beta", 0.0), false),
+                            add_var(c, n.name + "_moving_mean", n.weight("moving_mean")->tensor, true),
+                            add_var(c, n.name + "_moving_var", n.weight("moving_variance")->tensor, true)};
+    out.node = add_op(c, "BatchNorm", n.name,
+                      {{"axis", std::to_string(phys_axis)}, {"eps", fmt_float(n.attrs.value("epsilon", 1e-3))},
+                       {"momentum", fmt_float(n.attrs.value("momentum", 0.99))}, {"fix_gamma", "False"},
+                       {"use_global_stats", "True"}},
+                      ins, {0, 0, 0, 1, 1});
+    out.perm = p.perm;
+  } else if (op == "Activation" || op == "LeakyReLU" || op == "Dropout") {
+    Phys& p = c.values.at(n.inputs[0]);
+    int node = p.node;
+    out.perm = p.perm;
+    if (op == "Dropout") {
+      node = add_op(c, "Dropout", n.name, {{"p", fmt_float(n.attrs.value("rate", 0.0))}}, {node});
+    } else if (op == "LeakyReLU") {
+      node = add_op(c, "LeakyReLU", n.name, {{"act_type", "leaky"}, {"slope", fmt_float(n.attrs.value("alpha", 0.3))}}, {node});
+    } else if (n.attrs.value("activation", "") == "softmax") {
+      node = logical(c, n.inputs[0], n.name);
+      out.perm.clear();
+      node = add_op(c, "softmax", n.name, {{"axis", std::to_string(n.attrs.value("axis", -1))}}, {node});
+    } else {
+      const int before = node;
+      emit_activation(c, n, n.attrs.value("activation", "linear"), node);
+      if (node == before) node = add_op(c, "identity", n.name, {}, {node});
+    }
+    out.node = node;
+  } else if (op == "Flatten") {
+    int in = logical(c, n.inputs[0], n.name);
+    if (n.attrs.value("channels_last_first", false)) {
+      const size_t rank = rank_of(c, n.inputs[0]);
+      std::vector<int64_t> axes = {0};
+      for (size_t i = 2; i < rank; ++i) axes.push_back(static_cast<int64_t>(i));
+      axes.push_back(1);
+      in = add_op(c, "transpose", n.name + "_channels_last", {{"axes", tuple(axes)}}, {in});
+    }
+    out.node = add_op(c, "Flatten", n.name, {}, {in});
+  } else if (op == "Reshape") {
+    auto t = n.attrs.at("target_shape").get<std::vector<int64_t>>();
+    t.insert(t.begin(), 0);
+    out.node = add_op(c, "Reshape", n.name, {{"shape", tuple(t)}}, {logical(c, n.inputs[0], n.name)});
+  } else if (op == "Add" || op == "Concat") {
+    std::vector<int> ins;
+    for (const auto& i : n.inputs) ins.push_back(logical(c, i, n.name));
+    if (op == "Add") {
+      out.node = add_op(c, "ElementWiseSum", n.name, {{"num_args", std::to_string(ins.size())}}, ins);
+    } else {
+      int64_t axis = n.attrs.value("axis", int64_t{-1});
+      if (axis < 0) axis += static_cast<int64_t>(rank_of(c, n.inputs[0]));
+      out.node = add_op(c, "Concat", n.name, {{"dim", std::to_string(axis)}, {"num_args", std::to_string(ins.size())}}, ins);
+    }
+  } else if (op == "ZeroPadding") {
+    const size_t r = n.attrs.at("rank").get<size_t>();
+    if (r != 2 && r != 3) fail(ErrorKind::Unsupported, "ZeroPadding of rank " + std::to_string(r) + " has no MXNet Pad equivalent", {}, "layer '" + n.name + "'");
+    std::vector<int> perm;
+    const int in = channels_first(c, n.inputs[0], n.name, r + 2, n.attrs.value("data_format", "channels_last") == "channels_first", perm);
+    std::vector<int64_t> pw = {0, 0, 0, 0};
+    for (const auto& p : n.attrs.at("padding")) { pw.push_back(p[0]); pw.push_back(p[1]); }
+    out.node = add_op(c, "Pad", n.name, {{"mode", "constant"}, {"constant_value", "0"}, {"pad_width", tuple(pw)}}, {in});
+    out.perm = perm;
+  } else if (op == "Embedding") {
+    const Weight* w = n.weight("embeddings");
+    const int wv = add_var(c, n.name + "_weight", w->tensor, false);
+    out.node = add_op(c, "Embedding", n.name, {{"input_dim", std::to_string(w->tensor.shape.at(0))},
+                                               {"output_dim", std::to_string(w->tensor.shape.at(1))}},
+                      {logical(c, n.inputs[0], n.name), wv});
+  } else {
+    fail(ErrorKind::Unsupported, "layer kind " + op + " cannot be exported to MXNet yet", {}, "layer '" + n.name + "'");
+  }
+  c.values[n.name] = out;
+}
+
+}  // namespace
+
+MxnetExport export_mxnet(const Model& m) {
+  Ctx c{m, infer_shapes(m), {}, {}, {}};
+  c.sym.dialect = "attrs";
+  c.sym.mxnet_version = 10300;
+  for (const auto& n : m.nodes) emit(c, n);
+  for (const auto& o : m.outputs) {
+    const int node = logical(c, o, o);
+    c.sym.heads.push_back(SymEntry{node, 0, 0});
+  }
+  return MxnetExport{std::move(c.sym), std::move(c.params)};
+}
+
+}  // namespace wb

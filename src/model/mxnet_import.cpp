@@ -1,0 +1,485 @@
+// MXNet symbol + parameters -> Model.
+//
+// Each symbol node becomes at most one canonical node. Two keras-mxnet export patterns are folded
+// back into layers: Convolution(no_bias) + broadcast_add(Reshape(bias)) and dot(x, W) +
+// broadcast_add(b) (the dense kernel is then already in Keras (in, out) order), and
+// transpose(0, 2, 3, 1) + Flatten becomes a channels-last Flatten.
+#include <fmt/format.h>
+
+#include <regex>
+#include <set>
+
+#include "model/transforms.h"
+#include "weightbridge/convert.h"
+#include "weightbridge/error.h"
+
+using nlohmann::json;
+
+namespace wb {
+namespace {
+
+using mxnet::parse_bool;
+using mxnet::parse_float;
+using mxnet::parse_int;
+using mxnet::SymNode;
+
+// What a symbol entry stands for while the graph is walked.
+struct Value {
+  enum Kind { None, Layer, Param, Transposed, Label } kind = None;
+  std::string layer;       // Layer / Transposed: canonical node name
+  std::vector<int> axes;   // Transposed
+  std::string param;       // Param: parameter name
+  Shape param_shape;       // Param: shape after Reshape
+};
+
+struct Ctx {
+  const mxnet::Symbol& sym;
+  const ImportOptions& opt;
+  std::map<std::string, Tensor> params;  // by variable name (arg:/aux: stripped)
+  std::set<std::string> used_params;
+  std::vector<Value> values;             // per node (output 0)
+  std::set<std::string> names;
+  Model m;
+};
+
+std::string attr(const SymNode& n, const std::string& k, const std::string& dflt) {
+  auto it = n.attrs.find(k);
+  return it == n.attrs.end() ? dflt : it->second;
+}
+
+Shape tuple_attr(const SymNode& n, const std::string& k, Shape dflt) {
+  auto it = n.attrs.find(k);
+  if (it == n.attrs.end()) return dflt;
+  auto t = mxnet::parse_tuple(it->second);
+  return t ? *t : dflt;
+}
+
+[[noreturn]] void node_error(ErrorKind kind, const SymNode& n, const std::string& what) {
+  fail(kind, what, {}, "node '" + n.name + "' (" + n.op + ")");
+}
+
+std::string keras_safe(std::string s) {
+  for (auto& ch : s)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.')) ch = '_';
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) s = "l_" + s;
+  return s;
+}
+
+// A layer name for an op node: keras-mxnet "conv2d_1/kernel1" -> "conv2d_1"; Gluon "dense0_fwd" -> "dense0".
+std::string layer_name(Ctx& c, const SymNode& n) {
+  std::string base = n.name;
+  for (const auto& in : n.inputs) {
+    const SymNode& v = c.sym.nodes[static_cast<size_t>(in.node)];
+    if (v.op == "null" && c.params.count(v.name) && v.name.find('/') != std::string::npos) {
+      base = v.name.substr(0, v.name.rfind('/'));
+      break;
+    }
+  }
+  if (base.size() > 4 && base.compare(base.size() - 4, 4, "_fwd") == 0) base.resize(base.size() - 4);
+  base = keras_safe(base);
+  std::string name = base;
+  for (int i = 1; c.names.count(name); ++i) name = base + "_" + std::to_string(i);
+  c.names.insert(name);
+  return name;
+}
+
+const Value& input_value(Ctx& c, const SymNode& n, size_t i) {
+  if (i >= n.inputs.size()) node_error(ErrorKind::Malformed, n, fmt::format("missing input {}", i));
+  return c.values[static_cast<size_t>(n.inputs[i].node)];
+}
+
+std::string layer_input(Ctx& c, const SymNode& n, size_t i) {
+  const Value& v = input_value(c, n, i);
+  if (v.kind == Value::Layer) return v.layer;
+  if (v.kind == Value::Transposed)
+    node_error(ErrorKind::Unsupported, n, "input is a transpose that is not followed by Flatten; not supported yet");
+  node_error(ErrorKind::Unsupported, n, fmt::format("input {} is a parameter, expected a data tensor", i));
+}
+
+Tensor take_param(Ctx& c, const SymNode& n, size_t i, const std::string& role) {
+  const Value& v = input_value(c, n, i);
+  if (v.kind != Value::Param) node_error(ErrorKind::Unsupported, n, role + " input is computed, not a stored parameter");
+  auto it = c.params.find(v.param);
+  if (it == c.params.end())
+    fail(ErrorKind::Mapping, "parameter '" + v.param + "' is used by the symbol but missing from the params file", {},
+         "node '" + n.name + "'");
+  c.used_params.insert(v.param);
+  return it->second;
+}
+
+Node& add(Ctx& c, Node n) {
+  c.m.nodes.push_back(std::move(n));
+  return c.m.nodes.back();
+}
+
+std::optional<Shape> shape_of(Ctx& c, const std::string& layer) {
+  auto shapes = infer_shapes(c.m);
+  auto it = shapes.find(layer);
+  if (it == shapes.end()) return std::nullopt;
+  return it->second;
+}
+
+// Convolution pads: zero -> valid; Keras-"same"-equivalent -> same; else an explicit ZeroPadding.
+std::string conv_padding(Ctx& c, const SymNode& n, std::string& input, const Shape& pad, const Shape& k,
+                         const Shape& stride, const Shape& dil, bool cf) {
+  bool zero = true;
+  for (auto p : pad) zero = zero && p == 0;
+  if (zero) return "valid";
+  auto in = shape_of(c, input);
+  if (in) {
+    bool same = true;
+    for (size_t i = 0; i < k.size(); ++i) {
+      const auto [b, a] = same_padding((*in)[cf ? i + 1 : i], k[i], stride[i], dil[i]);
+      same = same && b == pad[i] && a == pad[i];
+    }
+    if (same) return "same";
+  }
+  Node zp;
+  zp.name = layer_name(c, n) + "_pad";
+  zp.op = "ZeroPadding";
+  json pads = json::array();
+  for (auto p : pad) pads.push_back({p, p});
+  zp.attrs = {{"rank", k.size()}, {"padding", pads}, {"data_format", cf ? "channels_first" : "channels_last"}};
+  zp.inputs = {input};
+  input = add(c, std::move(zp)).name;
+  return "valid";
+}
+
+void op_convolution(Ctx& c, const SymNode& n, Value& out) {
+  const Shape k = tuple_attr(n, "kernel", {});
+  const size_t r = k.size();
+  if (r < 1 || r > 3) node_error(ErrorKind::Malformed, n, "kernel attribute missing or of rank " + std::to_string(r));
+  const std::string layout = attr(n, "layout", "None");
+  const bool cf = layout == "None" || layout == "NCW" || layout == "NCHW" || layout == "NCDHW";
+  if (!cf) node_error(ErrorKind::Unsupported, n, "layout " + layout + " is not supported yet");
+  const Shape stride = tuple_attr(n, "stride", Shape(r, 1)), dil = tuple_attr(n, "dilate", Shape(r, 1));
+  const Shape pad = tuple_attr(n, "pad", Shape(r, 0));
+  if (stride.size() != r || dil.size() != r || pad.size() != r) node_error(ErrorKind::Malformed, n, "stride/dilate/pad rank differs from kernel");
+  const bool no_bias = parse_bool(attr(n, "no_bias", "False"));
+  const int64_t filters = parse_int(attr(n, "num_filter", "0"));
+  const int64_t groups = parse_int(attr(n, "num_group", "1"));
+  std::string input = layer_input(c, n, 0);
+  Node node;
+  const std::string padding = conv_padding(c, n, input, pad, k, stride, dil, cf);
+  node.name = layer_name(c, n);
+  node.op = "Conv";
+  node.inputs = {input};
+  node.attrs = {{"rank", r}, {"filters", filters}, {"kernel_size", k}, {"strides", stride}, {"dilation", dil},
+                {"groups", groups}, {"use_bias", !no_bias}, {"padding", padding},
+                {"data_format", "channels_first"}, {"activation", "linear"}};
+  Tensor w = take_param(c, n, 1, "weight");
+  if (w.shape.size() != r + 2 || w.shape[0] != filters)
+    fail(ErrorKind::Mapping, fmt::format("weight {} does not fit num_filter={} kernel={}", shape_str(w.shape), filters, shape_str(k)),
+         {}, "node '" + n.name + "'");
+  std::vector<int> perm;
+  for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int>(i + 2));
+  perm.push_back(1);
+  perm.push_back(0);
+  node.weights.push_back(Weight{"kernel", permuted(w, perm), input_value(c, n, 1).param, "transpose" + perm_str(perm)});
+  if (!no_bias) node.weights.push_back(Weight{"bias", take_param(c, n, 2, "bias"), input_value(c, n, 2).param, ""});
+  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+}
+
+void op_fully_connected(Ctx& c, const SymNode& n, Value& out) {
+  const bool no_bias = parse_bool(attr(n, "no_bias", "False"));
+  const bool flatten = parse_bool(attr(n, "flatten", "True"));
+  const int64_t units = parse_int(attr(n, "num_hidden", "0"));
+  std::string input = layer_input(c, n, 0);
+  const std::string name = layer_name(c, n);
+  if (flatten) {
+    auto s = shape_of(c, input);
+    if (!s || s->size() != 1) {
+      Node f;
+      f.name = name + "_flatten";
+      f.op = "Flatten";
+      f.attrs = {{"channels_last_first", false}};
+      f.inputs = {input};
+      input = add(c, std::move(f)).name;
+    }
+  }
+  Tensor w = take_param(c, n, 1, "weight");
+  if (w.shape.size() != 2 || w.shape[0] != units)
+    fail(ErrorKind::Mapping, fmt::format("weight {} does not fit num_hidden={}", shape_str(w.shape), units), {},
+         "node '" + n.name + "'");
+  Node node;
+  node.name = name;
+  node.op = "Dense";
+  node.inputs = {input};
+  node.attrs = {{"units", units}, {"use_bias", !no_bias}, {"activation", "linear"}};
+  node.weights.push_back(Weight{"kernel", permuted(w, {1, 0}), input_value(c, n, 1).param, "transpose(1, 0)"});
+  if (!no_bias) {
+    Tensor b = take_param(c, n, 2, "bias");
+    node.weights.push_back(Weight{"bias", reshaped(b, {units}), input_value(c, n, 2).param, ""});
+  }
+  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+}
+
+void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
+  const bool fix_gamma = parse_bool(attr(n, "fix_gamma", "True"));
+  Node node;
+  node.name = layer_name(c, n);
+  node.op = "BatchNorm";
+  node.inputs = {layer_input(c, n, 0)};
+  node.attrs = {{"axis", parse_int(attr(n, "axis", "1"))}, {"epsilon", parse_float(attr(n, "eps", "0.001"))},
+                {"momentum", parse_float(attr(n, "momentum", "0.9"))}, {"center", true}, {"scale", true}};
+  Tensor gamma = take_param(c, n, 1, "gamma");
+  std::string gamma_src = input_value(c, n, 1).param, gamma_tr;
+  if (fix_gamma) {
+    // MXNet ignores the stored gamma when fix_gamma is true (its default): the layer scales by 1.
+    bool ones = true;
+    for (double v : to_f64(gamma.load(), gamma.dtype)) ones = ones && v == 1.0;
+    if (!ones)
+      c.m.prov.notes.push_back("node " + n.name + ": fix_gamma=True, so the stored gamma (not all 1) is ignored "
+                                                  "by MXNet and replaced by 1");
+    gamma = filled(gamma.name, gamma.dtype, gamma.shape, 1.0);
+    gamma_tr = "fix_gamma: replaced by ones";
+  }
+  node.weights.push_back(Weight{"gamma", gamma, gamma_src, gamma_tr});
+  node.weights.push_back(Weight{"beta", take_param(c, n, 2, "beta"), input_value(c, n, 2).param, ""});
+  node.weights.push_back(Weight{"moving_mean", take_param(c, n, 3, "moving_mean"), input_value(c, n, 3).param, ""});
+  node.weights.push_back(Weight{"moving_variance", take_param(c, n, 4, "moving_var"), input_value(c, n, 4).param, ""});
+  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+}
+
+void op_pooling(Ctx& c, const SymNode& n, Value& out) {
+  Node node;
+  node.name = layer_name(c, n);
+  node.inputs = {layer_input(c, n, 0)};
+  const std::string type = attr(n, "pool_type", "max");
+  if (type != "max" && type != "avg") node_error(ErrorKind::Unsupported, n, "pool_type " + type + " is not supported");
+  const Shape k = tuple_attr(n, "kernel", {});
+  if (parse_bool(attr(n, "global_pool", "False"))) {
+    auto s = shape_of(c, node.inputs[0]);
+    node.op = "GlobalPool";
+    node.attrs = {{"rank", s ? s->size() - 1 : std::max<size_t>(k.size(), 2)}, {"pool_type", type}, {"data_format", "channels_first"}};
+    out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+    return;
+  }
+  const size_t r = k.size();
+  const Shape stride = tuple_attr(n, "stride", Shape(r, 1)), pad = tuple_attr(n, "pad", Shape(r, 0));
+  for (auto p : pad)
+    if (p != 0) node_error(ErrorKind::Unsupported, n, "padded pooling is not supported yet");
+  const std::string conv = attr(n, "pooling_convention", "valid");
+  if (conv != "valid") {  // 'full' equals 'valid' when every window fits exactly
+    auto s = shape_of(c, node.inputs[0]);
+    bool exact = s.has_value();
+    for (size_t i = 0; exact && i < r; ++i) exact = ((*s)[i + 1] - k[i]) % stride[i] == 0;
+    if (!exact) node_error(ErrorKind::Unsupported, n, "pooling_convention " + conv + " with partial windows is not supported yet");
+  }
+  node.op = "Pool";
+  node.attrs = {{"rank", r}, {"pool_type", type}, {"pool_size", k}, {"strides", stride}, {"padding", "valid"},
+                {"data_format", "channels_first"}};
+  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+}
+
+void simple(Ctx& c, const SymNode& n, Value& out, const std::string& op, json attrs, size_t n_inputs = 1) {
+  Node node;
+  node.name = layer_name(c, n);
+  node.op = op;
+  node.attrs = std::move(attrs);
+  for (size_t i = 0; i < n_inputs; ++i) node.inputs.push_back(layer_input(c, n, i));
+  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+}
+
+// broadcast_add(layer, bias param): a keras-mxnet bias; otherwise an element-wise Add.
+void op_add(Ctx& c, const SymNode& n, Value& out) {
+  const Value& a = input_value(c, n, 0);
+  const Value& b = input_value(c, n, 1);
+  if (a.kind == Value::Layer && b.kind == Value::Param) {
+    Node* target = c.m.find(a.layer);
+    if (target && (target->op == "Conv" || target->op == "Dense") && !target->attrs.value("use_bias", true)) {
+      Tensor bias = take_param(c, n, 1, "bias");
+      const int64_t units = target->attrs.value(target->op == "Conv" ? "filters" : "units", int64_t{0});
+      if (checked_numel(bias.shape) != static_cast<uint64_t>(units))
+        fail(ErrorKind::Mapping, fmt::format("bias {} does not fit {} outputs", shape_str(bias.shape), units), {},
+             "node '" + n.name + "'");
+      target->attrs["use_bias"] = true;
+      target->weights.push_back(Weight{"bias", reshaped(bias, {units}), b.param, ""});
+      out = a;
+      return;
+    }
+  }
+  simple(c, n, out, "Add", json::object(), n.inputs.size());
+}
+
+void op_dot(Ctx& c, const SymNode& n, Value& out) {
+  if (parse_bool(attr(n, "transpose_a", "False"))) node_error(ErrorKind::Unsupported, n, "transpose_a is not supported");
+  Tensor w = take_param(c, n, 1, "weight");
+  if (w.shape.size() != 2) node_error(ErrorKind::Unsupported, n, "dot with a weight of rank " + std::to_string(w.shape.size()));
+  std::string transform;
+  if (parse_bool(attr(n, "transpose_b", "False"))) {
+    w = permuted(w, {1, 0});
+    transform = "transpose(1, 0)";
+  }
+  Node node;
+  node.name = layer_name(c, n);
+  node.op = "Dense";
+  node.inputs = {layer_input(c, n, 0)};
+  node.attrs = {{"units", w.shape[1]}, {"use_bias", false}, {"activation", "linear"}};
+  node.weights.push_back(Weight{"kernel", w, input_value(c, n, 1).param, transform});
+  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+}
+
+void op_activation(Ctx& c, const SymNode& n, Value& out) {
+  static const std::map<std::string, std::string> kActs = {
+      {"relu", "relu"}, {"sigmoid", "sigmoid"}, {"tanh", "tanh"}, {"softrelu", "softplus"}, {"softsign", "softsign"}};
+  const std::string t = attr(n, "act_type", "");
+  auto it = kActs.find(t);
+  if (it == kActs.end()) node_error(ErrorKind::Unsupported, n, "act_type '" + t + "' is not supported");
+  simple(c, n, out, "Activation", {{"activation", it->second}});
+}
+
+void op_leaky(Ctx& c, const SymNode& n, Value& out) {
+  const std::string t = attr(n, "act_type", "leaky");
+  const double slope = parse_float(attr(n, "slope", "0.25"));
+  if (t == "leaky") {
+    if (slope == 0.0) simple(c, n, out, "Activation", {{"activation", "relu"}});
+    else simple(c, n, out, "LeakyReLU", {{"alpha", slope}});
+  } else if (t == "elu" && slope == 1.0) {
+    simple(c, n, out, "Activation", {{"activation", "elu"}});
+  } else if (t == "selu") {
+    simple(c, n, out, "Activation", {{"activation", "selu"}});
+  } else {
+    node_error(ErrorKind::Unsupported, n, "LeakyReLU act_type '" + t + "' is not supported yet");
+  }
+}
+
+void op_reshape(Ctx& c, const SymNode& n, Value& out) {
+  const Value& in = input_value(c, n, 0);
+  Shape s = tuple_attr(n, "shape", {});
+  if (in.kind == Value::Param) {  // reshaping a stored parameter (keras-mxnet bias)
+    out = in;
+    out.param_shape = s;
+    return;
+  }
+  if (parse_bool(attr(n, "reverse", "False")) || s.empty() || (s[0] != 0 && s[0] != -1))
+    node_error(ErrorKind::Unsupported, n, "Reshape to " + shape_str(s) + " is not supported yet");
+  Shape target(s.begin() + 1, s.end());
+  for (auto d : target)
+    if (d < -1 || d == 0) node_error(ErrorKind::Unsupported, n, "Reshape code " + std::to_string(d) + " is not supported yet");
+  simple(c, n, out, "Reshape", {{"target_shape", target}});
+}
+
+void walk(Ctx& c) {
+  const auto& nodes = c.sym.nodes;
+  // Label inputs of loss heads are not model inputs.
+  std::set<int> labels;
+  static const std::set<std::string> kLossOps = {"SoftmaxOutput", "LinearRegressionOutput", "LogisticRegressionOutput",
+                                                 "MAERegressionOutput", "SVMOutput"};
+  for (const auto& n : nodes)
+    if (kLossOps.count(n.op))
+      for (size_t i = 1; i < n.inputs.size(); ++i) labels.insert(n.inputs[i].node);
+  for (size_t idx = 0; idx < nodes.size(); ++idx) {
+    const SymNode& n = nodes[idx];
+    Value& out = c.values[idx];
+    try {
+      if (n.op == "null") {
+        if (c.params.count(n.name)) out = Value{Value::Param, {}, {}, n.name, {}};
+        else if (labels.count(static_cast<int>(idx))) out.kind = Value::Label;
+        else {
+          Node in;
+          in.name = keras_safe(n.name);
+          c.names.insert(in.name);
+          in.op = "Input";
+          Shape shape = tuple_attr(n, "__shape__", {});
+          if (!shape.empty()) shape.erase(shape.begin());
+          if (c.opt.input_shape) shape = *c.opt.input_shape;
+          in.attrs = {{"shape", shape}, {"dtype", "float32"}, {"mxnet_name", n.name}};
+          out = Value{Value::Layer, add(c, std::move(in)).name, {}, {}, {}};
+        }
+      } else if (n.op == "Convolution") op_convolution(c, n, out);
+      else if (n.op == "FullyConnected") op_fully_connected(c, n, out);
+      else if (n.op == "BatchNorm") op_batchnorm(c, n, out);
+      else if (n.op == "Pooling") op_pooling(c, n, out);
+      else if (n.op == "Activation") op_activation(c, n, out);
+      else if (n.op == "LeakyReLU") op_leaky(c, n, out);
+      else if (n.op == "Dropout") simple(c, n, out, "Dropout", {{"rate", parse_float(attr(n, "p", "0.5"))}});
+      else if (n.op == "Flatten" || n.op == "flatten") {
+        const Value& in = input_value(c, n, 0);
+        if (in.kind == Value::Transposed) {
+          if (in.axes != std::vector<int>{0, 2, 3, 1}) node_error(ErrorKind::Unsupported, n, "Flatten after transpose" + perm_str(in.axes));
+          Node f;
+          f.name = layer_name(c, n);
+          f.op = "Flatten";
+          f.attrs = {{"channels_last_first", true}};
+          f.inputs = {in.layer};
+          out = Value{Value::Layer, add(c, std::move(f)).name, {}, {}, {}};
+        } else {
+          simple(c, n, out, "Flatten", {{"channels_last_first", false}});
+        }
+      } else if (n.op == "transpose") {
+        Shape axes = tuple_attr(n, "axes", {});
+        out = Value{Value::Transposed, layer_input(c, n, 0), std::vector<int>(axes.begin(), axes.end()), {}, {}};
+      } else if (n.op == "broadcast_add" || n.op == "elemwise_add" || n.op == "_Plus" || n.op == "_plus" || n.op == "ElementWiseSum" || n.op == "add_n") op_add(c, n, out);
+      else if (n.op == "dot") op_dot(c, n, out);
+      else if (n.op == "Concat" || n.op == "concat") simple(c, n, out, "Concat", {{"axis", parse_int(attr(n, "dim", "1"))}}, n.inputs.size());
+      else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") {
+        if (n.op == "SoftmaxActivation" && attr(n, "mode", "instance") == "channel")
+          simple(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", 1}});
+        else
+          simple(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", parse_int(attr(n, "axis", "-1"))}});
+      } else if (n.op == "LinearRegressionOutput" || n.op == "MAERegressionOutput") out = input_value(c, n, 0);
+      else if (n.op == "LogisticRegressionOutput") simple(c, n, out, "Activation", {{"activation", "sigmoid"}});
+      else if (n.op == "Reshape" || n.op == "reshape") op_reshape(c, n, out);
+      else if (n.op == "Embedding") {
+        Node e;
+        e.name = layer_name(c, n);
+        e.op = "Embedding";
+        e.inputs = {layer_input(c, n, 0)};
+        Tensor w = take_param(c, n, 1, "weight");
+        e.attrs = {{"input_dim", parse_int(attr(n, "input_dim", "0"))}, {"output_dim", parse_int(attr(n, "output_dim", "0"))}};
+        e.weights.push_back(Weight{"embeddings", w, input_value(c, n, 1).param, ""});
+        out = Value{Value::Layer, add(c, std::move(e)).name, {}, {}, {}};
+      } else {
+        node_error(ErrorKind::Unsupported, n, "operator '" + n.op + "' is not supported yet");
+      }
+    } catch (Error& e) {
+      if (e.where().empty()) e.add_context("node '" + n.name + "' (" + n.op + ")");
+      throw;
+    }
+  }
+}
+
+}  // namespace
+
+Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, const std::string& symbol_path,
+                   const ImportOptions& opt) {
+  Ctx c{sym, opt, {}, {}, std::vector<Value>(sym.nodes.size()), {}, {}};
+  c.m.prov.format = "mxnet-checkpoint";
+  c.m.prov.data_format = "channels_first";
+  const int v = sym.mxnet_version;
+  c.m.prov.version = v ? fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100) : "<=0.8";
+  bool keras_mxnet = false, prefixed = false;
+  for (size_t i = 0; i < params.records.size(); ++i) {
+    const auto& r = params.records[i];
+    std::string name = r.name;
+    if (name.rfind("arg:", 0) == 0 || name.rfind("aux:", 0) == 0) {
+      name = name.substr(4);
+      prefixed = true;
+    }
+    if (name.find('/') != std::string::npos) keras_mxnet = true;
+    if (name.empty()) fail(ErrorKind::Mapping, "the params file stores no names; it cannot be matched to a symbol", params.path);
+    if (c.params.count(name)) fail(ErrorKind::Mapping, "parameter '" + name + "' appears twice", params.path);
+    c.params.emplace(name, mxnet::record_tensor(params, i));
+  }
+  c.m.prov.framework = keras_mxnet ? "keras-mxnet" : prefixed ? "mxnet" : "gluon";
+  try {
+    walk(c);
+  } catch (Error& e) {
+    e.in_file(symbol_path);
+    throw;
+  }
+  for (const auto& h : sym.heads) {
+    const Value& val = c.values[static_cast<size_t>(h.node)];
+    if (val.kind != Value::Layer) fail(ErrorKind::Unsupported, "graph output is not a layer output", symbol_path);
+    c.m.outputs.push_back(val.layer);
+  }
+  std::string unused;
+  for (const auto& [name, t] : c.params)
+    if (!c.used_params.count(name)) unused += (unused.empty() ? "" : ", ") + name + " " + shape_str(t.shape);
+  if (!unused.empty())
+    fail(ErrorKind::Mapping, "parameters not used by the symbol: " + unused, params.path);
+  return std::move(c.m);
+}
+
+}  // namespace wb

@@ -1,0 +1,124 @@
+"""inspect succeeds on every real fixture; its sha256 of every tensor agrees with h5py / an
+independent NDArray reader reading the same bytes."""
+import hashlib
+import io
+import os
+import unittest
+import zipfile
+
+import h5py
+import numpy as np
+
+import ndarray_ref
+from wbtest import FIXTURES, fixture, inspect_json, run, tmpdir
+
+
+def sha(arr):
+    a = np.ascontiguousarray(arr)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    return hashlib.sha256(a.tobytes()).hexdigest()
+
+
+def all_fixture_files():
+    fixture("PROVENANCE.md")
+    out = []
+    for root, _dirs, files in os.walk(FIXTURES):
+        for f in sorted(files):
+            if f.endswith((".md", ".dat", ".npy")) or f.endswith("_input.json") or f.endswith("shapes.json"):
+                continue
+            out.append(os.path.join(root, f))
+    return sorted(out)
+
+
+def h5_datasets(h5file):
+    """sha256 of every dataset reachable in the file, by absolute path."""
+    sums = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            sums["/" + name] = sha(obj[()])
+    h5file.visititems(visit)
+    return sums
+
+
+class InspectAllFixtures(unittest.TestCase):
+    def test_every_fixture_inspects(self):
+        files = all_fixture_files()
+        self.assertGreater(len(files), 30)
+        for f in files:
+            with self.subTest(file=os.path.relpath(f, FIXTURES)):
+                p = run("inspect", "--json", f)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                doc = __import__("json").loads(p.stdout)
+                fj = doc["files"][0]
+                for key in ("path", "format", "writer", "data_format", "layers", "tensors"):
+                    self.assertIn(key, fj)
+                for key in ("framework", "version", "backend"):
+                    self.assertIn(key, fj["writer"])
+                p = run("inspect", f)
+                self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_h5_tensor_hashes_match_h5py(self):
+        for f in all_fixture_files():
+            if not f.endswith((".h5", ".hdf5")) or "inputs_and_outputs" in f:
+                continue
+            with self.subTest(file=os.path.relpath(f, FIXTURES)):
+                doc = inspect_json(f)["files"][0]
+                with h5py.File(f, "r") as h:
+                    sums = set(h5_datasets(h).values())
+                self.assertTrue(doc["tensors"], "no tensors reported")
+                for t in doc["tensors"]:
+                    self.assertIn(t["sha256"], sums, t["name"])
+
+    def test_keras_archive_hashes_match_h5py(self):
+        f = fixture("keras3/flownet_mlp.keras")
+        doc = inspect_json(f)["files"][0]
+        self.assertEqual(doc["writer"]["framework"], "keras3")
+        self.assertEqual(doc["writer"]["version"], "3.9.2")
+        with zipfile.ZipFile(f) as z, h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as h:
+            sums = h5_datasets(h)
+        self.assertEqual(len(doc["tensors"]), 8)
+        for t in doc["tensors"]:
+            self.assertIn(t["sha256"], sums.values())
+
+    def test_params_hashes_match_reference_reader(self):
+        for rel in ("mxnet-module/linreg-0000.params", "mxnet-gluon/mnist_mlp_gluon.params",
+                    "mxnet-module/smilecnn_kerasmxnet-0000.params", "mxnet-gluon/autogluon_tabnn_embed.params",
+                    "other/legacy_ndarray.v0"):
+            f = fixture(rel)
+            with self.subTest(file=rel):
+                names, arrays, versions = ndarray_ref.load(f)
+                doc = inspect_json(f)["files"][0]
+                self.assertEqual(len(doc["tensors"]), len(arrays))
+                for t, a, v in zip(doc["tensors"], arrays, versions):
+                    self.assertEqual(t["sha256"], sha(a))
+                    self.assertEqual(t["shape"], list(a.shape))
+                    self.assertEqual(t["record_version"], v)
+
+    def test_writer_detection(self):
+        cases = {
+            "keras1/k2c_mnist_cnn_th_weights.h5": ("keras1", "channels_first"),
+            "keras2/cnn_batch_norm.h5": ("keras2", "channels_last"),
+            "tfkeras/functional_embedding_conv1d.hdf5": ("tf.keras", "channels_last"),
+            "mxnet-module/smilecnn_kerasmxnet-0000.params": ("keras-mxnet", "channels_first"),
+            "mxnet-gluon/mnist_mlp_gluon.params": ("gluon", "channels_first"),
+        }
+        for rel, (fw, df) in cases.items():
+            with self.subTest(file=rel):
+                doc = inspect_json(fixture(rel))["files"][0]
+                self.assertEqual(doc["writer"]["framework"], fw)
+                if not rel.endswith("k2c_mnist_cnn_th_weights.h5"):
+                    self.assertEqual(doc["data_format"], df)
+
+    def test_legacy_v0_gold(self):
+        # MXNet's own test: six arrays, each arange(128)
+        f = fixture("other/legacy_ndarray.v0")
+        doc = inspect_json(f)["files"][0]
+        gold = sha(np.arange(128, dtype="<f4"))
+        self.assertEqual([t["sha256"] for t in doc["tensors"]], [gold] * 6)
+        self.assertEqual(doc["record_version"], [0])
+
+
+if __name__ == "__main__":
+    unittest.main()
