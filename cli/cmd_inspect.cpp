@@ -77,7 +77,7 @@ json inspect_keras(const std::string& path, wb::FileKind kind) {
       try { cfg = json::parse(*h.model_config); } catch (const json::exception&) {}
     }
     f["format"] = h.layout == "keras3-weights" ? "keras3-weights-h5" : "keras-h5";
-    version = h.keras_version;
+    version = h.keras_version.empty() ? h.root_keras_version : h.keras_version;
   }
   f["layout"] = h.layout;
   f["writer"] = {{"framework", kind == wb::FileKind::KerasArchive ? "keras3" : wb::keras_framework(h)},
@@ -183,16 +183,58 @@ json inspect_keras_json(const std::string& path) {
   return f;
 }
 
+// An HDF5 file that is not a Keras model (e.g. saved inputs and predictions): its datasets.
+json inspect_hdf5(const std::string& path) {
+  json f = {{"path", path}, {"format", "hdf5"}, {"data_format", ""}, {"layers", json::array()}};
+  f["writer"] = {{"framework", ""}, {"version", ""}, {"backend", ""}};
+  json tensors = json::array();
+  for (const auto& w : wb::keras::read_h5_datasets(path)) {
+    const auto cut = w.name.rfind('/');
+    tensors.push_back(tensor_json(w.name, cut == std::string::npos ? "" : w.name.substr(0, cut), w.tensor));
+  }
+  f["tensors"] = tensors;
+  return f;
+}
+
+// A JSON document that is neither a symbol nor a Keras model (an input, a shapes list).
+json inspect_json_data(const std::string& path) {
+  json j;
+  try {
+    j = json::parse(wb::read_text_file(path, uint64_t{256} << 20));
+  } catch (const json::parse_error& e) {
+    wb::fail(wb::ErrorKind::Malformed, fmt::format("not valid JSON (byte {})", e.byte), path);
+  }
+  json f = {{"path", path}, {"format", "json-data"}, {"data_format", ""}, {"layers", json::array()},
+            {"tensors", json::array()}};
+  f["writer"] = {{"framework", ""}, {"version", ""}, {"backend", ""}};
+  return f;
+}
+
+bool starts_with_json_array(const std::string& path) {
+  auto src = wb::open_file_source(path);
+  std::string head(static_cast<size_t>(std::min<uint64_t>(src->size(), 64)), ' ');
+  if (!head.empty()) src->read_at(0, head.data(), head.size());
+  const auto i = head.find_first_not_of(" \t\r\n");
+  return i != std::string::npos && head[i] == '[';
+}
+
 json inspect_one(const std::string& path) {
   const wb::FileKind k = wb::detect_file(path);
   switch (k) {
     case wb::FileKind::KerasH5:
+      try {
+        return inspect_keras(path, k);
+      } catch (const wb::Error& e) {
+        if (e.message().find("not a Keras weights file") == std::string::npos) throw;
+        return inspect_hdf5(path);
+      }
     case wb::FileKind::KerasArchive: return inspect_keras(path, k);
     case wb::FileKind::MxnetParams: return inspect_params(path);
     case wb::FileKind::MxnetSymbol: return inspect_symbol(path);
     case wb::FileKind::KerasJson: return inspect_keras_json(path);
     case wb::FileKind::Unknown: break;
   }
+  if (starts_with_json_array(path)) return inspect_json_data(path);
   // Unknown content: let the reader its name suggests explain what is wrong.
   if (path.size() > 3 && path.find(".h5") != std::string::npos) return inspect_keras(path, wb::FileKind::KerasH5);
   return inspect_params(path);

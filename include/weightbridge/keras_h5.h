@@ -76,6 +76,9 @@ void write_keras2_h5(const std::string& path, const std::vector<H5WriteLayer>& l
                      const std::string& model_config_json, const std::string& keras_version = "2.2.4",
                      const std::string& backend = "tensorflow");
 
+// Every dataset of any HDF5 file (not necessarily Keras), depth-first, names sorted numerically.
+std::vector<H5Weight> read_h5_datasets(const std::string& path);
+
 // True when the file starts with the HDF5 signature (at 0 or a power-of-two user-block offset).
 bool looks_like_hdf5(const std::string& path);
 

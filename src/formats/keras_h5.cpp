@@ -480,3 +480,19 @@ void write_keras2_h5(const std::string& path, const std::vector<H5WriteLayer>& l
 }
 
 }  // namespace wb::keras
+
+namespace wb::keras {
+
+std::vector<H5Weight> read_h5_datasets(const std::string& path) {
+  return with_file_context(path, [&] {
+    if (!looks_like_hdf5(path)) fail(ErrorKind::Malformed, "not an HDF5 file (no HDF5 signature)", path);
+    h5::Object root = h5::open_file(path);
+    const uint64_t size = h5::file_size(root);
+    auto src = std::make_shared<const Source>(Source{std::move(root), size});
+    std::vector<H5Weight> out;
+    walk_keras3(src, src->root, "", out, 0);
+    return out;
+  });
+}
+
+}  // namespace wb::keras

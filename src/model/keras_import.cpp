@@ -420,7 +420,7 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
   const bool keras_mxnet = file.backend == "mxnet" ||
                            std::count(file.keras_version.begin(), file.keras_version.end(), '.') == 3;
   m.prov.framework = keras_framework(file);
-  if (keras1 && m.prov.version.empty()) m.prov.version = "1";
+  if (keras1 && m.prov.version.empty()) m.prov.version = file.root_keras_version.empty() ? "1" : file.root_keras_version;
   if (config.is_null())
     fail(ErrorKind::Unsupported, "weights-only file without an architecture: pass --arch MODEL.json (or a full model file)");
   Ctx c{file, opt, keras1, keras_mxnet, file.backend == "theano", {}, {}, &m};
@@ -441,6 +441,15 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
     }
     for (const auto& l : file.layers)  // layers whose group was named after them
       if (!l.display_name.empty() && !c.by_name.count(l.display_name)) c.by_name[l.display_name] = &l;
+  } else if (file.layout == "keras0") {
+    // Keras 0.x groups are positional (layer_0, layer_1, ...): pair them with the weighted layers.
+    static const std::set<std::string> kWeighted = {"Dense", "Conv1D", "Conv2D", "Conv3D", "BatchNormalization", "Embedding"};
+    size_t next = 0;
+    for (const auto& k : g.layers) {
+      if (!kWeighted.count(k.cls)) continue;
+      while (next < file.layers.size() && file.layers[next].weights.empty()) ++next;
+      if (next < file.layers.size()) c.by_name[k.name] = &file.layers[next++];
+    }
   } else {
     for (const auto& l : file.layers) c.by_name[l.name] = &l;
   }
@@ -462,9 +471,14 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
   }
   m.outputs = g.outputs;
   // Strict: every stored layer with weights must have been consumed.
+  auto consumed = [&](const keras::H5Layer& l) {
+    for (const auto& [name, ptr] : c.by_name)
+      if (ptr == &l && c.used.count(name)) return true;
+    return c.used.count(l.name) > 0;
+  };
   std::string extra;
   for (const auto& l : file.layers)
-    if (!l.weights.empty() && !c.used.count(l.name) && !c.used.count(l.display_name))
+    if (!l.weights.empty() && !consumed(l))
       extra += (extra.empty() ? "" : "; ") + l.name + " [" + [&] {
         std::string s;
         for (const auto& w : l.weights) s += (s.empty() ? "" : ", ") + w.name + " " + shape_str(w.tensor.shape);
