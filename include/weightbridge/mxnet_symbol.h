@@ -37,17 +37,24 @@ struct Symbol {
   std::string dialect;          // "param" (<=0.8), "attr" (0.9-0.12) or "attrs" (1.0+)
 };
 
-// Parses and validates (indices in range, inputs before users, arg_nodes are variables).
-// Throws Malformed naming the file and the node.
+// Parses and validates (indices in range, inputs before users, arg_nodes are variables, output
+// indices within the node's outputs, no unknown keys, string attribute values, unique variable
+// names). Throws Malformed naming the file and the node; nodes with non-empty "control_deps" or
+// "subgraphs" are Unsupported. Files older than 0.9 (mxnet_version < 900 or absent) get MXNet's
+// upgrade: missing trailing op inputs (BatchNorm moving_mean/moving_var, ...) become variables
+// "<node>_<input>" inserted just before the op, and arg_nodes grows accordingly.
 Symbol parse_symbol(const std::string& json_text, const std::string& file);
 Symbol read_symbol(const std::string& path);
 
 // Serialises in the MXNet 1.x schema ("attrs", node_row_ptr, 3-element entries) with MXNet's own
 // whitespace conventions. `mxnet_version` is written as given (default 10300 = 1.3.0) .
-// dialect "attr" writes the 0.9-0.12 form for old readers.
+// dialect "attr" writes the 0.9-0.12 form for old readers (node key "attr", otherwise identical);
+// "param" is Unsupported, anything else a Usage error. node_row_ptr comes from op_num_outputs,
+// widened when entries use a higher output of an op that function does not know.
 std::string write_symbol(const Symbol& sym, int mxnet_version = 10300, const std::string& dialect = "attrs");
 
-// Number of outputs an op has (BatchNorm 3, others 1): used for node_row_ptr.
+// Number of outputs an op has, hidden ones included (BatchNorm 3, Dropout 2, SliceChannel
+// num_outputs, RNN with state_outputs 2 or 3, ...; 1 for ops it does not know): for node_row_ptr.
 int op_num_outputs(const SymNode& node);
 
 // Attribute value parsing (formats-mxnet.md 7.6).
