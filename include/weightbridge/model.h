@@ -20,6 +20,7 @@
 //   ZeroPadding rank, padding [[before, after]...], data_format
 //   Flatten     channels_last_first (bool): move the channel axis last before flattening
 //   Reshape     target_shape [dims without batch]
+//   Permute     dims [1-based axes without batch, as Keras]
 //   Dropout     rate
 //   Add, Concat (axis)
 #pragma once

@@ -101,6 +101,16 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
     if (unknown >= 0 && known > 0) t[static_cast<size_t>(unknown)] = total / known;
     return t;
   }
+  if (op == "Permute") {
+    const auto dims = ints(n.attrs.at("dims"));
+    if (dims.size() != in.size()) return std::nullopt;
+    Shape out(in.size());
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (dims[i] < 1 || static_cast<size_t>(dims[i]) > in.size()) return std::nullopt;
+      out[i] = in[static_cast<size_t>(dims[i] - 1)];
+    }
+    return out;
+  }
   if (op == "Embedding") {
     Shape out = in;
     out.push_back(n.attrs.at("output_dim").get<int64_t>());

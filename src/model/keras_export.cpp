@@ -93,6 +93,10 @@ std::pair<std::string, json> layer_config(const Node& n) {
     cfg["target_shape"] = n.attrs.at("target_shape");
     return {"Reshape", cfg};
   }
+  if (op == "Permute") {
+    cfg["dims"] = n.attrs.at("dims");
+    return {"Permute", cfg};
+  }
   if (op == "Dropout") {
     cfg["rate"] = n.attrs.value("rate", 0.0);
     return {"Dropout", cfg};

@@ -393,6 +393,9 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     } else if (cls == "Reshape") {
       n.op = "Reshape";
       n.attrs = {{"target_shape", cfg.at("target_shape")}};
+    } else if (cls == "Permute") {
+      n.op = "Permute";
+      n.attrs = {{"dims", cfg.at("dims")}};
     } else if (cls == "Dropout" || cls.rfind("SpatialDropout", 0) == 0 || cls == "GaussianNoise" ||
                cls == "GaussianDropout" || cls == "AlphaDropout") {
       n.op = "Dropout";

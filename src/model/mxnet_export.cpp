@@ -284,6 +284,10 @@ void emit(Ctx& c, const Node& n) {
       in = add_op(c, "transpose", n.name + "_channels_last", {{"axes", tuple(axes)}}, {in});
     }
     out.node = add_op(c, "Flatten", n.name, {}, {in});
+  } else if (op == "Permute") {
+    std::vector<int64_t> axes = {0};
+    for (const auto& d : n.attrs.at("dims")) axes.push_back(d.get<int64_t>());
+    out.node = add_op(c, "transpose", n.name, {{"axes", tuple(axes)}}, {logical(c, n.inputs[0], n.name)});
   } else if (op == "Reshape") {
     auto t = n.attrs.at("target_shape").get<std::vector<int64_t>>();
     t.insert(t.begin(), 0);

@@ -24,13 +24,49 @@ using mxnet::parse_int;
 using mxnet::SymNode;
 
 // What a symbol entry stands for while the graph is walked.
+// A data value is a canonical node's output (the logical tensor) and the permutation that gives
+// the tensor MXNet actually holds: physical = transpose(logical, perm) (empty = identity). A
+// transpose op only changes perm; channels-first ops on a channels-last logical tensor become
+// channels_last layers, so Keras -> MXNet -> Keras gives back the original layout.
 struct Value {
-  enum Kind { None, Layer, Param, Transposed, Label } kind = None;
-  std::string layer;       // Layer / Transposed: canonical node name
-  std::vector<int> axes;   // Transposed
+  enum Kind { None, Layer, Param, Label } kind = None;
+  std::string layer;       // Layer: canonical node name
+  std::vector<int> perm;   // Layer: logical -> physical axis permutation, batch axis included
   std::string param;       // Param: parameter name
   Shape param_shape;       // Param: shape after Reshape
 };
+
+Value layer_value(const std::string& name, std::vector<int> perm = {}) {
+  Value v;
+  v.kind = Value::Layer;
+  v.layer = name;
+  v.perm = std::move(perm);
+  return v;
+}
+
+bool is_identity(const std::vector<int>& p) {
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] != static_cast<int>(i)) return false;
+  return true;
+}
+
+// (0, r-1, 1, ..., r-2): a channels-last logical tensor held channels-first.
+bool is_channels_last_held_first(const std::vector<int>& p) {
+  const size_t r = p.size();
+  if (r < 3 || p[0] != 0 || p[1] != static_cast<int>(r - 1)) return false;
+  for (size_t i = 2; i < r; ++i)
+    if (p[i] != static_cast<int>(i - 1)) return false;
+  return true;
+}
+
+// (0, 2, ..., r-1, 1): a channels-first logical tensor held channels-last.
+bool is_channels_first_held_last(const std::vector<int>& p) {
+  const size_t r = p.size();
+  if (r < 3 || p[0] != 0 || p[r - 1] != 1) return false;
+  for (size_t i = 1; i + 1 < r; ++i)
+    if (p[i] != static_cast<int>(i + 1)) return false;
+  return true;
+}
 
 struct Ctx {
   const mxnet::Symbol& sym;
@@ -88,12 +124,40 @@ const Value& input_value(Ctx& c, const SymNode& n, size_t i) {
   return c.values[static_cast<size_t>(n.inputs[i].node)];
 }
 
-std::string layer_input(Ctx& c, const SymNode& n, size_t i) {
+Node& add(Ctx& c, Node n);
+
+const Value& data_value(Ctx& c, const SymNode& n, size_t i) {
   const Value& v = input_value(c, n, i);
-  if (v.kind == Value::Layer) return v.layer;
-  if (v.kind == Value::Transposed)
-    node_error(ErrorKind::Unsupported, n, "input is a transpose that is not followed by Flatten; not supported yet");
-  node_error(ErrorKind::Unsupported, n, fmt::format("input {} is a parameter, expected a data tensor", i));
+  if (v.kind != Value::Layer) node_error(ErrorKind::Unsupported, n, fmt::format("input {} is a parameter, expected a data tensor", i));
+  return v;
+}
+
+// The input as MXNet sees it, as a canonical node: a Permute is added when the value is held in
+// another axis order than its logical one.
+std::string layer_input(Ctx& c, const SymNode& n, size_t i) {
+  const Value& v = data_value(c, n, i);
+  if (v.perm.empty() || is_identity(v.perm)) return v.layer;
+  Node p;
+  p.name = layer_name(c, n) + "_permute";
+  p.op = "Permute";
+  std::vector<int> dims(v.perm.begin() + 1, v.perm.end());
+  p.attrs = {{"dims", dims}};
+  p.inputs = {v.layer};
+  return add(c, std::move(p)).name;
+}
+
+// For channels-first ops: the logical input and whether it is channels_last held channels-first.
+std::string conv_input(Ctx& c, const SymNode& n, bool& channels_last) {
+  const Value& v = data_value(c, n, 0);
+  channels_last = is_channels_last_held_first(v.perm);
+  return channels_last ? v.layer : layer_input(c, n, 0);
+}
+
+// A physical axis of the input as a logical axis (for axis attributes of layout-agnostic ops).
+int64_t logical_axis(const Value& v, int64_t axis, size_t rank) {
+  if (axis < 0) axis += static_cast<int64_t>(rank);
+  if (v.perm.empty() || axis < 0 || static_cast<size_t>(axis) >= v.perm.size()) return axis;
+  return v.perm[static_cast<size_t>(axis)];
 }
 
 Tensor take_param(Ctx& c, const SymNode& n, size_t i, const std::string& role) {
@@ -158,15 +222,17 @@ void op_convolution(Ctx& c, const SymNode& n, Value& out) {
   const bool no_bias = parse_bool(attr(n, "no_bias", "False"));
   const int64_t filters = parse_int(attr(n, "num_filter", "0"));
   const int64_t groups = parse_int(attr(n, "num_group", "1"));
-  std::string input = layer_input(c, n, 0);
+  bool channels_last = false;
+  std::string input = conv_input(c, n, channels_last);
+  const std::vector<int> held = input_value(c, n, 0).perm;
   Node node;
-  const std::string padding = conv_padding(c, n, input, pad, k, stride, dil, cf);
+  const std::string padding = conv_padding(c, n, input, pad, k, stride, dil, !channels_last);
   node.name = layer_name(c, n);
   node.op = "Conv";
   node.inputs = {input};
   node.attrs = {{"rank", r}, {"filters", filters}, {"kernel_size", k}, {"strides", stride}, {"dilation", dil},
                 {"groups", groups}, {"use_bias", !no_bias}, {"padding", padding},
-                {"data_format", "channels_first"}, {"activation", "linear"}};
+                {"data_format", channels_last ? "channels_last" : "channels_first"}, {"activation", "linear"}};
   Tensor w = take_param(c, n, 1, "weight");
   if (w.shape.size() != r + 2 || w.shape[0] != filters)
     fail(ErrorKind::Mapping, fmt::format("weight {} does not fit num_filter={} kernel={}", shape_str(w.shape), filters, shape_str(k)),
@@ -177,7 +243,7 @@ void op_convolution(Ctx& c, const SymNode& n, Value& out) {
   perm.push_back(0);
   node.weights.push_back(Weight{"kernel", permuted(w, perm), input_value(c, n, 1).param, "transpose" + perm_str(perm)});
   if (!no_bias) node.weights.push_back(Weight{"bias", take_param(c, n, 2, "bias"), input_value(c, n, 2).param, ""});
-  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+  out = layer_value(add(c, std::move(node)).name, channels_last ? held : std::vector<int>{});
 }
 
 void op_fully_connected(Ctx& c, const SymNode& n, Value& out) {
@@ -211,7 +277,7 @@ void op_fully_connected(Ctx& c, const SymNode& n, Value& out) {
     Tensor b = take_param(c, n, 2, "bias");
     node.weights.push_back(Weight{"bias", reshaped(b, {units}), input_value(c, n, 2).param, ""});
   }
-  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+  out = layer_value(add(c, std::move(node)).name);
 }
 
 void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
@@ -219,8 +285,13 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
   Node node;
   node.name = layer_name(c, n);
   node.op = "BatchNorm";
-  node.inputs = {layer_input(c, n, 0)};
-  node.attrs = {{"axis", parse_int(attr(n, "axis", "1"))}, {"epsilon", parse_float(attr(n, "eps", "0.001"))},
+  const Value& in = data_value(c, n, 0);
+  const std::vector<int> held = in.perm;
+  node.inputs = {in.layer};
+  auto rank = shape_of(c, in.layer);
+  int64_t axis = logical_axis(in, parse_int(attr(n, "axis", "1")), rank ? rank->size() + 1 : held.size());
+  if (rank && axis == static_cast<int64_t>(rank->size())) axis = -1;  // Keras spells the last axis -1
+  node.attrs = {{"axis", axis}, {"epsilon", parse_float(attr(n, "eps", "0.001"))},
                 {"momentum", parse_float(attr(n, "momentum", "0.9"))}, {"center", true}, {"scale", true}};
   Tensor gamma = take_param(c, n, 1, "gamma");
   std::string gamma_src = input_value(c, n, 1).param, gamma_tr;
@@ -238,38 +309,62 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
   node.weights.push_back(Weight{"beta", take_param(c, n, 2, "beta"), input_value(c, n, 2).param, ""});
   node.weights.push_back(Weight{"moving_mean", take_param(c, n, 3, "moving_mean"), input_value(c, n, 3).param, ""});
   node.weights.push_back(Weight{"moving_variance", take_param(c, n, 4, "moving_var"), input_value(c, n, 4).param, ""});
-  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+  out = layer_value(add(c, std::move(node)).name, held);
 }
 
 void op_pooling(Ctx& c, const SymNode& n, Value& out) {
   Node node;
   node.name = layer_name(c, n);
-  node.inputs = {layer_input(c, n, 0)};
+  bool channels_last = false;
+  node.inputs = {conv_input(c, n, channels_last)};
+  const std::vector<int> held = channels_last ? input_value(c, n, 0).perm : std::vector<int>{};
+  const std::string df = channels_last ? "channels_last" : "channels_first";
   const std::string type = attr(n, "pool_type", "max");
   if (type != "max" && type != "avg") node_error(ErrorKind::Unsupported, n, "pool_type " + type + " is not supported");
   const Shape k = tuple_attr(n, "kernel", {});
+  auto in = shape_of(c, node.inputs[0]);
   if (parse_bool(attr(n, "global_pool", "False"))) {
-    auto s = shape_of(c, node.inputs[0]);
     node.op = "GlobalPool";
-    node.attrs = {{"rank", s ? s->size() - 1 : std::max<size_t>(k.size(), 2)}, {"pool_type", type}, {"data_format", "channels_first"}};
-    out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+    node.attrs = {{"rank", in ? in->size() - 1 : std::max<size_t>(k.size(), 2)}, {"pool_type", type}, {"data_format", df}};
+    // MXNet keeps (N, C, 1, 1); the canonical GlobalPool gives (N, C).
+    Node back;
+    back.name = node.name + "_keepdims";
+    back.op = "Reshape";
+    back.inputs = {add(c, std::move(node)).name};
+    Shape keep = {-1};
+    for (size_t i = 0; i < std::max<size_t>(k.size(), 2); ++i) keep.insert(channels_last ? keep.begin() : keep.end(), 1);
+    back.attrs = {{"target_shape", keep}};
+    out = layer_value(add(c, std::move(back)).name, held);
     return;
   }
   const size_t r = k.size();
   const Shape stride = tuple_attr(n, "stride", Shape(r, 1)), pad = tuple_attr(n, "pad", Shape(r, 0));
-  for (auto p : pad)
-    if (p != 0) node_error(ErrorKind::Unsupported, n, "padded pooling is not supported yet");
-  const std::string conv = attr(n, "pooling_convention", "valid");
-  if (conv != "valid") {  // 'full' equals 'valid' when every window fits exactly
-    auto s = shape_of(c, node.inputs[0]);
-    bool exact = s.has_value();
-    for (size_t i = 0; exact && i < r; ++i) exact = ((*s)[i + 1] - k[i]) % stride[i] == 0;
-    if (!exact) node_error(ErrorKind::Unsupported, n, "pooling_convention " + conv + " with partial windows is not supported yet");
+  if (stride.size() != r || pad.size() != r) node_error(ErrorKind::Malformed, n, "stride/pad rank differs from kernel");
+  const bool full = attr(n, "pooling_convention", "valid") != "valid";
+  std::string padding;
+  if (in && in->size() == r + 1) {
+    bool valid = true, same = true;
+    for (size_t i = 0; i < r; ++i) {
+      const int64_t x = (*in)[channels_last ? i : i + 1];
+      const int64_t span = x + 2 * pad[i] - k[i];
+      const int64_t o = full ? (span + stride[i] - 1) / stride[i] + 1 : span / stride[i] + 1;
+      valid = valid && pad[i] == 0 && o == (x - k[i]) / stride[i] + 1;
+      same = same && o == (x + stride[i] - 1) / stride[i] && pad[i] == same_padding(x, k[i], stride[i], 1).first;
+    }
+    if (type == "avg" && parse_bool(attr(n, "count_include_pad", "True"))) same = same && valid;
+    padding = valid ? "valid" : same ? "same" : "";
+  } else {
+    bool zero = true;
+    for (auto p : pad) zero = zero && p == 0;
+    if (zero && !full) padding = "valid";
   }
+  if (padding.empty())
+    node_error(ErrorKind::Unsupported, n, "this pooling (pad " + shape_str(pad) + (full ? ", full convention" : "") +
+                                              ") has no Keras equivalent, or the input shape is unknown (give --input-shape)");
   node.op = "Pool";
-  node.attrs = {{"rank", r}, {"pool_type", type}, {"pool_size", k}, {"strides", stride}, {"padding", "valid"},
-                {"data_format", "channels_first"}};
-  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+  node.attrs = {{"rank", r}, {"pool_type", type}, {"pool_size", k}, {"strides", stride}, {"padding", padding},
+                {"data_format", df}};
+  out = layer_value(add(c, std::move(node)).name, held);
 }
 
 void simple(Ctx& c, const SymNode& n, Value& out, const std::string& op, json attrs, size_t n_inputs = 1) {
@@ -278,7 +373,21 @@ void simple(Ctx& c, const SymNode& n, Value& out, const std::string& op, json at
   node.op = op;
   node.attrs = std::move(attrs);
   for (size_t i = 0; i < n_inputs; ++i) node.inputs.push_back(layer_input(c, n, i));
-  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+  out = layer_value(add(c, std::move(node)).name);
+}
+
+// Element-wise ops work in any axis order: the layout the inputs are held in carries through.
+void elementwise(Ctx& c, const SymNode& n, Value& out, const std::string& op, json attrs, size_t n_inputs = 1) {
+  const std::vector<int> held = data_value(c, n, 0).perm;
+  bool same = true;
+  for (size_t i = 1; i < n_inputs; ++i) same = same && data_value(c, n, i).perm == held;
+  if (!same) return simple(c, n, out, op, std::move(attrs), n_inputs);
+  Node node;
+  node.name = layer_name(c, n);
+  node.op = op;
+  node.attrs = std::move(attrs);
+  for (size_t i = 0; i < n_inputs; ++i) node.inputs.push_back(data_value(c, n, i).layer);
+  out = layer_value(add(c, std::move(node)).name, held);
 }
 
 // broadcast_add(layer, bias param): a keras-mxnet bias; otherwise an element-wise Add.
@@ -299,7 +408,7 @@ void op_add(Ctx& c, const SymNode& n, Value& out) {
       return;
     }
   }
-  simple(c, n, out, "Add", json::object(), n.inputs.size());
+  elementwise(c, n, out, "Add", json::object(), n.inputs.size());
 }
 
 void op_dot(Ctx& c, const SymNode& n, Value& out) {
@@ -317,7 +426,7 @@ void op_dot(Ctx& c, const SymNode& n, Value& out) {
   node.inputs = {layer_input(c, n, 0)};
   node.attrs = {{"units", w.shape[1]}, {"use_bias", false}, {"activation", "linear"}};
   node.weights.push_back(Weight{"kernel", w, input_value(c, n, 1).param, transform});
-  out = Value{Value::Layer, add(c, std::move(node)).name, {}, {}, {}};
+  out = layer_value(add(c, std::move(node)).name);
 }
 
 void op_activation(Ctx& c, const SymNode& n, Value& out) {
@@ -326,19 +435,19 @@ void op_activation(Ctx& c, const SymNode& n, Value& out) {
   const std::string t = attr(n, "act_type", "");
   auto it = kActs.find(t);
   if (it == kActs.end()) node_error(ErrorKind::Unsupported, n, "act_type '" + t + "' is not supported");
-  simple(c, n, out, "Activation", {{"activation", it->second}});
+  elementwise(c, n, out, "Activation", {{"activation", it->second}});
 }
 
 void op_leaky(Ctx& c, const SymNode& n, Value& out) {
   const std::string t = attr(n, "act_type", "leaky");
   const double slope = parse_float(attr(n, "slope", "0.25"));
   if (t == "leaky") {
-    if (slope == 0.0) simple(c, n, out, "Activation", {{"activation", "relu"}});
-    else simple(c, n, out, "LeakyReLU", {{"alpha", slope}});
+    if (slope == 0.0) elementwise(c, n, out, "Activation", {{"activation", "relu"}});
+    else elementwise(c, n, out, "LeakyReLU", {{"alpha", slope}});
   } else if (t == "elu" && slope == 1.0) {
-    simple(c, n, out, "Activation", {{"activation", "elu"}});
+    elementwise(c, n, out, "Activation", {{"activation", "elu"}});
   } else if (t == "selu") {
-    simple(c, n, out, "Activation", {{"activation", "selu"}});
+    elementwise(c, n, out, "Activation", {{"activation", "selu"}});
   } else {
     node_error(ErrorKind::Unsupported, n, "LeakyReLU act_type '" + t + "' is not supported yet");
   }
@@ -358,6 +467,36 @@ void op_reshape(Ctx& c, const SymNode& n, Value& out) {
   for (auto d : target)
     if (d < -1 || d == 0) node_error(ErrorKind::Unsupported, n, "Reshape code " + std::to_string(d) + " is not supported yet");
   simple(c, n, out, "Reshape", {{"target_shape", target}});
+}
+
+// Softmax over a physical axis, as a logical (Keras, batch-counting) axis; -1 stays -1 when it is
+// the logical last axis too.
+int64_t softmax_axis(Ctx& c, const SymNode& n, int64_t axis) {
+  const Value& in = data_value(c, n, 0);
+  auto shape = shape_of(c, in.layer);
+  if (in.perm.empty() || is_identity(in.perm)) return axis;
+  if (!shape) node_error(ErrorKind::Unsupported, n, "softmax on a transposed tensor of unknown rank");
+  const int64_t a = logical_axis(in, axis, shape->size() + 1);
+  return a == static_cast<int64_t>(shape->size()) ? -1 : a;
+}
+
+// Pad (constant 0) on N, C, spatial... -> ZeroPadding.
+void op_pad(Ctx& c, const SymNode& n, Value& out) {
+  if (attr(n, "mode", "constant") != "constant" || parse_float(attr(n, "constant_value", "0")) != 0.0)
+    node_error(ErrorKind::Unsupported, n, "only zero constant padding is supported");
+  const Shape pw = tuple_attr(n, "pad_width", {});
+  if (pw.size() < 6 || pw.size() % 2 || pw[0] || pw[1] || pw[2] || pw[3])
+    node_error(ErrorKind::Unsupported, n, "Pad of batch or channel axes, pad_width " + shape_str(pw));
+  Node zp;
+  zp.name = layer_name(c, n);
+  bool channels_last = false;
+  zp.inputs = {conv_input(c, n, channels_last)};
+  const std::vector<int> held = channels_last ? input_value(c, n, 0).perm : std::vector<int>{};
+  json pads = json::array();
+  for (size_t i = 4; i < pw.size(); i += 2) pads.push_back({pw[i], pw[i + 1]});
+  zp.op = "ZeroPadding";
+  zp.attrs = {{"rank", pads.size()}, {"padding", pads}, {"data_format", channels_last ? "channels_last" : "channels_first"}};
+  out = layer_value(add(c, std::move(zp)).name, held);
 }
 
 void walk(Ctx& c) {
@@ -385,7 +524,7 @@ void walk(Ctx& c) {
           if (!shape.empty()) shape.erase(shape.begin());
           if (c.opt.input_shape) shape = *c.opt.input_shape;
           in.attrs = {{"shape", shape}, {"dtype", "float32"}, {"mxnet_name", n.name}};
-          out = Value{Value::Layer, add(c, std::move(in)).name, {}, {}, {}};
+          out = layer_value(add(c, std::move(in)).name);
         }
       } else if (n.op == "Convolution") op_convolution(c, n, out);
       else if (n.op == "FullyConnected") op_fully_connected(c, n, out);
@@ -393,33 +532,46 @@ void walk(Ctx& c) {
       else if (n.op == "Pooling") op_pooling(c, n, out);
       else if (n.op == "Activation") op_activation(c, n, out);
       else if (n.op == "LeakyReLU") op_leaky(c, n, out);
-      else if (n.op == "Dropout") simple(c, n, out, "Dropout", {{"rate", parse_float(attr(n, "p", "0.5"))}});
+      else if (n.op == "Dropout") elementwise(c, n, out, "Dropout", {{"rate", parse_float(attr(n, "p", "0.5"))}});
+      else if (n.op == "identity" || n.op == "_copy" || n.op == "BlockGrad" || n.op == "stop_gradient") out = data_value(c, n, 0);
+      else if (n.op == "Pad" || n.op == "pad") op_pad(c, n, out);
       else if (n.op == "Flatten" || n.op == "flatten") {
-        const Value& in = input_value(c, n, 0);
-        if (in.kind == Value::Transposed) {
-          if (in.axes != std::vector<int>{0, 2, 3, 1}) node_error(ErrorKind::Unsupported, n, "Flatten after transpose" + perm_str(in.axes));
+        const Value& in = data_value(c, n, 0);
+        if (is_channels_first_held_last(in.perm)) {  // keras-mxnet: transpose(0, 2, 3, 1) + Flatten
           Node f;
           f.name = layer_name(c, n);
           f.op = "Flatten";
           f.attrs = {{"channels_last_first", true}};
           f.inputs = {in.layer};
-          out = Value{Value::Layer, add(c, std::move(f)).name, {}, {}, {}};
+          out = layer_value(add(c, std::move(f)).name);
         } else {
           simple(c, n, out, "Flatten", {{"channels_last_first", false}});
         }
       } else if (n.op == "transpose") {
+        const Value& in = data_value(c, n, 0);
         Shape axes = tuple_attr(n, "axes", {});
-        out = Value{Value::Transposed, layer_input(c, n, 0), std::vector<int>(axes.begin(), axes.end()), {}, {}};
+        auto shape = shape_of(c, in.layer);
+        if (axes.empty() && shape)  // no axes: reverse
+          for (int64_t i = static_cast<int64_t>(shape->size()); i >= 0; --i) axes.push_back(i);
+        std::vector<int> held = in.perm;
+        if (held.empty()) for (size_t i = 0; i < axes.size(); ++i) held.push_back(static_cast<int>(i));
+        if (held.size() != axes.size()) node_error(ErrorKind::Unsupported, n, "transpose axes do not match the input rank");
+        std::vector<int> perm;
+        for (auto a : axes) {
+          if (a < 0 || static_cast<size_t>(a) >= held.size()) node_error(ErrorKind::Malformed, n, "transpose axis out of range");
+          perm.push_back(held[static_cast<size_t>(a)]);
+        }
+        out = layer_value(in.layer, perm);
       } else if (n.op == "broadcast_add" || n.op == "elemwise_add" || n.op == "_Plus" || n.op == "_plus" || n.op == "ElementWiseSum" || n.op == "add_n") op_add(c, n, out);
       else if (n.op == "dot") op_dot(c, n, out);
       else if (n.op == "Concat" || n.op == "concat") simple(c, n, out, "Concat", {{"axis", parse_int(attr(n, "dim", "1"))}}, n.inputs.size());
       else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") {
         if (n.op == "SoftmaxActivation" && attr(n, "mode", "instance") == "channel")
-          simple(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", 1}});
+          elementwise(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", softmax_axis(c, n, 1)}});
         else
-          simple(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", parse_int(attr(n, "axis", "-1"))}});
+          elementwise(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", softmax_axis(c, n, parse_int(attr(n, "axis", "-1")))}});
       } else if (n.op == "LinearRegressionOutput" || n.op == "MAERegressionOutput") out = input_value(c, n, 0);
-      else if (n.op == "LogisticRegressionOutput") simple(c, n, out, "Activation", {{"activation", "sigmoid"}});
+      else if (n.op == "LogisticRegressionOutput") elementwise(c, n, out, "Activation", {{"activation", "sigmoid"}});
       else if (n.op == "Reshape" || n.op == "reshape") op_reshape(c, n, out);
       else if (n.op == "Embedding") {
         Node e;
@@ -429,7 +581,7 @@ void walk(Ctx& c) {
         Tensor w = take_param(c, n, 1, "weight");
         e.attrs = {{"input_dim", parse_int(attr(n, "input_dim", "0"))}, {"output_dim", parse_int(attr(n, "output_dim", "0"))}};
         e.weights.push_back(Weight{"embeddings", w, input_value(c, n, 1).param, ""});
-        out = Value{Value::Layer, add(c, std::move(e)).name, {}, {}, {}};
+        out = layer_value(add(c, std::move(e)).name);
       } else {
         node_error(ErrorKind::Unsupported, n, "operator '" + n.op + "' is not supported yet");
       }
