@@ -36,6 +36,7 @@ struct NDRecord {
   DType dtype = DType::F32;
   Shape shape;             // logical shape
   Shape storage_shape;     // sparse only: shape of the stored values
+  bool fortran_order = false;  // npy only: payload is column-major (record_tensor transposes)
   uint64_t offset = 0;     // payload offset (list files)
   uint64_t nbytes = 0;     // payload size in bytes (values only)
   std::vector<AuxArray> aux;  // sparse only: row_sparse idx / csr indptr, indices
