@@ -187,7 +187,7 @@ std::string list_weights(const std::vector<const keras::H5Weight*>& ws) {
   return s.empty() ? "none" : s;
 }
 
-void bind(Ctx& c, Node& n, const std::vector<std::string>& roles) {
+void bind_weights(Ctx& c, Node& n, const std::vector<std::string>& roles) {
   auto ws = stored_weights(c, n.name);
   if (ws.size() != roles.size()) {
     std::string want;
@@ -231,7 +231,7 @@ void import_conv(Ctx& c, Node& n, const KLayer& k, int rank) {
              {"data_format", df}, {"activation", activation_of(cfg)}};
   std::vector<std::string> roles = {"kernel"};
   if (use_bias) roles.push_back("bias");
-  bind(c, n, roles);
+  bind_weights(c, n, roles);
   Weight& kw = n.weights[0];
   const Shape& s = kw.tensor.shape;
   const auto ksz = int_list(ks, r);
@@ -309,7 +309,7 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
   if (center) roles.push_back("beta");
   roles.push_back("moving_mean");
   roles.push_back("moving_variance");
-  bind(c, n, roles);
+  bind_weights(c, n, roles);
 }
 
 void import_layer(Ctx& c, const KLayer& k, Node& n) {
@@ -334,7 +334,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     n.attrs = {{"units", units}, {"use_bias", use_bias}, {"activation", activation_of(cfg)}};
     std::vector<std::string> roles = {"kernel"};
     if (use_bias) roles.push_back("bias");
-    bind(c, n, roles);
+    bind_weights(c, n, roles);
     const Shape& ks = n.weights[0].tensor.shape;
     if (ks.size() != 2 || ks[1] != units)
       mapping_error(n.name, fmt::format("kernel {} does not fit units={}", shape_str(ks), units));
@@ -345,7 +345,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
   } else if (cls == "Embedding") {
     n.op = "Embedding";
     n.attrs = {{"input_dim", cfg.at("input_dim")}, {"output_dim", cfg.at("output_dim")}};
-    bind(c, n, {"embeddings"});
+    bind_weights(c, n, {"embeddings"});
   } else {
     no_weights();
     if (cls == "Activation") {

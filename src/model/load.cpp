@@ -171,9 +171,9 @@ Model load_model(const std::vector<std::string>& paths, const std::optional<std:
   }
   if (has(FileKind::MxnetParams)) {
     const std::string& params = given[FileKind::MxnetParams];
+    const mxnet::ParamsFile pf = mxnet::read_params(params);  // a damaged file is reported first
     if (!sym)
       fail(ErrorKind::Usage, "an MXNet .params file alone has no architecture: give its -symbol.json too (or --arch)", params);
-    const mxnet::ParamsFile pf = mxnet::read_params(params);
     const mxnet::Symbol s = mxnet::read_symbol(*sym);
     return import_mxnet(s, pf, *sym, opt);
   }

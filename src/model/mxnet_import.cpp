@@ -508,6 +508,20 @@ void walk(Ctx& c) {
   for (const auto& n : nodes)
     if (kLossOps.count(n.op))
       for (size_t i = 1; i < n.inputs.size(); ++i) labels.insert(n.inputs[i].node);
+  // Variables a weight-carrying op takes as its weights (every input after the data).
+  static const std::set<std::string> kWeighted = {"FullyConnected", "Convolution", "Deconvolution", "BatchNorm",
+                                                  "Embedding", "dot", "LayerNorm", "InstanceNorm", "GroupNorm"};
+  std::set<int> weight_slots;
+  for (const auto& n : nodes)
+    if (kWeighted.count(n.op) || (n.op == "LeakyReLU" && attr(n, "act_type", "") == "prelu"))
+      for (size_t i = 1; i < n.inputs.size(); ++i)
+        if (nodes[static_cast<size_t>(n.inputs[i].node)].op == "null") weight_slots.insert(n.inputs[i].node);
+  std::string missing;
+  for (int idx : weight_slots) {
+    const SymNode& v = nodes[static_cast<size_t>(idx)];
+    if (!c.params.count(v.name)) missing += (missing.empty() ? "" : ", ") + v.name + " " + attr(v, "__shape__", "(shape unknown)");
+  }
+  if (!missing.empty()) fail(ErrorKind::Mapping, "parameters the symbol needs are missing from the params file: " + missing);
   for (size_t idx = 0; idx < nodes.size(); ++idx) {
     const SymNode& n = nodes[idx];
     Value& out = c.values[idx];
@@ -515,6 +529,7 @@ void walk(Ctx& c) {
       if (n.op == "null") {
         if (c.params.count(n.name)) out = Value{Value::Param, {}, {}, n.name, {}};
         else if (labels.count(static_cast<int>(idx))) out.kind = Value::Label;
+
         else {
           Node in;
           in.name = keras_safe(n.name);
