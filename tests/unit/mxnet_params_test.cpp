@@ -551,9 +551,8 @@ TEST(MxnetNpy, FortranOrderIsTransposed) {
   // Column-major (2,3) [[1,2,3],[4,5,6]] is stored as 1 4 2 5 3 6.
   Bytes payload;
   for (float v : {1.f, 4.f, 2.f, 5.f, 3.f, 6.f}) {
-    uint8_t b[4];
-    std::memcpy(b, &v, 4);
-    payload.insert(payload.end(), b, b + 4);
+    payload.resize(payload.size() + 4);
+    std::memcpy(payload.data() + payload.size() - 4, &v, 4);
   }
   const ParamsFile pf = read_mem(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", payload));
   EXPECT_TRUE(pf.records[0].fortran_order);
