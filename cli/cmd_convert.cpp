@@ -20,6 +20,7 @@ struct ConvertOptions {
   std::string dtype = "keep";
   std::string kernel_flip;
   std::string input_shape;
+  bool densify = false;
 };
 
 wb::Shape parse_shape(const std::string& s) {
@@ -64,6 +65,7 @@ void run(const ConvertOptions& o) {
     io.kernel_flip = o.kernel_flip == "yes";
   }
   if (!o.input_shape.empty()) io.input_shape = parse_shape(o.input_shape);
+  io.densify = o.densify;
   std::vector<std::string> inputs = o.sources;
   if (!o.arch.empty()) inputs.push_back(o.arch);
   wb::Model m = wb::load_model(o.sources, o.arch.empty() ? std::nullopt : std::optional<std::string>(o.arch), io);
@@ -111,6 +113,7 @@ void setup_convert(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "keep (default), float32, float16, float64, bfloat16");
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
   cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224 (when the files do not say)");
+  cmd->add_flag("--densify", o->densify, "Read MXNet sparse (row_sparse/csr) parameters as dense arrays");
   cmd->callback([o] { run(*o); });
 }
 

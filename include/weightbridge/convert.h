@@ -18,6 +18,7 @@ struct ImportOptions {
   // dmlc-keras on MXNet (correlation) wrote them. nullopt = decide from evidence or refuse.
   std::optional<bool> kernel_flip;
   std::optional<Shape> input_shape;  // overrides the input shape (without batch)
+  bool densify = false;              // read MXNet sparse (row_sparse, csr) parameters as dense
 };
 
 // Keras: weights (any generation) + architecture JSON (model_config, config.json or --arch).

@@ -6,6 +6,7 @@
 // transpose(0, 2, 3, 1) + Flatten becomes a channels-last Flatten.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -499,6 +500,63 @@ void op_pad(Ctx& c, const SymNode& n, Value& out) {
   out = layer_value(add(c, std::move(zp)).name, held);
 }
 
+// Variables a weight-carrying op takes as its weights (every input after the data), in graph order.
+std::vector<int> weight_variables(const mxnet::Symbol& sym) {
+  static const std::set<std::string> kWeighted = {"FullyConnected", "Convolution", "Deconvolution", "BatchNorm",
+                                                  "Embedding", "dot", "LayerNorm", "InstanceNorm", "GroupNorm"};
+  std::vector<int> out;
+  std::set<int> seen;
+  for (const auto& n : sym.nodes)
+    if (kWeighted.count(n.op) || (n.op == "LeakyReLU" && attr(n, "act_type", "") == "prelu"))
+      for (size_t i = 1; i < n.inputs.size(); ++i) {
+        const int v = n.inputs[i].node;
+        if (sym.nodes[static_cast<size_t>(v)].op == "null" && seen.insert(v).second) out.push_back(v);
+      }
+  return out;
+}
+
+// Parameter files whose keys are not the symbol's variable names (Gluon save_params with the
+// block prefix stripped, save_parameters' structural names): match the rest by a unique name
+// suffix, then by position in graph order when the counts agree. Shapes are checked by each op.
+void resolve_param_names(Ctx& c, const std::vector<std::string>& file_order) {
+  std::vector<std::string> vars;  // weight variables without a parameter of the same name
+  for (int v : weight_variables(c.sym)) {
+    const std::string& name = c.sym.nodes[static_cast<size_t>(v)].name;
+    if (!c.params.count(name)) vars.push_back(name);
+  }
+  std::vector<std::string> keys;  // parameters that name no variable
+  std::set<std::string> var_names;
+  for (const auto& n : c.sym.nodes)
+    if (n.op == "null") var_names.insert(n.name);
+  for (const auto& k : file_order)
+    if (!var_names.count(k)) keys.push_back(k);
+  if (vars.empty() || keys.empty()) return;
+  auto rename = [&](const std::string& key, const std::string& var) {
+    auto node = c.params.extract(key);
+    node.key() = var;
+    c.params.insert(std::move(node));
+  };
+  std::vector<std::string> left_vars, left_keys = keys;
+  for (const auto& var : vars) {
+    std::vector<std::string> hits;
+    for (const auto& k : left_keys)
+      if (var.size() > k.size() && var.compare(var.size() - k.size(), k.size(), k) == 0 && var[var.size() - k.size() - 1] == '_')
+        hits.push_back(k);
+    if (hits.size() == 1) {
+      rename(hits[0], var);
+      left_keys.erase(std::find(left_keys.begin(), left_keys.end(), hits[0]));
+      c.m.prov.notes.push_back("parameter '" + hits[0] + "' matched to variable '" + var + "' (name without block prefix)");
+    } else {
+      left_vars.push_back(var);
+    }
+  }
+  if (left_vars.empty() || left_vars.size() != left_keys.size()) return;  // reported as missing/unused later
+  for (size_t i = 0; i < left_vars.size(); ++i) {
+    rename(left_keys[i], left_vars[i]);
+    c.m.prov.notes.push_back("parameter '" + left_keys[i] + "' matched to variable '" + left_vars[i] + "' by graph position");
+  }
+}
+
 void walk(Ctx& c) {
   const auto& nodes = c.sym.nodes;
   // Label inputs of loss heads are not model inputs.
@@ -508,14 +566,7 @@ void walk(Ctx& c) {
   for (const auto& n : nodes)
     if (kLossOps.count(n.op))
       for (size_t i = 1; i < n.inputs.size(); ++i) labels.insert(n.inputs[i].node);
-  // Variables a weight-carrying op takes as its weights (every input after the data).
-  static const std::set<std::string> kWeighted = {"FullyConnected", "Convolution", "Deconvolution", "BatchNorm",
-                                                  "Embedding", "dot", "LayerNorm", "InstanceNorm", "GroupNorm"};
-  std::set<int> weight_slots;
-  for (const auto& n : nodes)
-    if (kWeighted.count(n.op) || (n.op == "LeakyReLU" && attr(n, "act_type", "") == "prelu"))
-      for (size_t i = 1; i < n.inputs.size(); ++i)
-        if (nodes[static_cast<size_t>(n.inputs[i].node)].op == "null") weight_slots.insert(n.inputs[i].node);
+  const std::vector<int> weight_slots = weight_variables(c.sym);
   std::string missing;
   for (int idx : weight_slots) {
     const SymNode& v = nodes[static_cast<size_t>(idx)];
@@ -617,6 +668,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
   const int v = sym.mxnet_version;
   c.m.prov.version = v ? fmt::format("{}.{}.{}", v / 10000, v / 100 % 100, v % 100) : "<=0.8";
   bool keras_mxnet = false, prefixed = false;
+  std::vector<std::string> file_order;
   for (size_t i = 0; i < params.records.size(); ++i) {
     const auto& r = params.records[i];
     std::string name = r.name;
@@ -627,8 +679,10 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     if (name.find('/') != std::string::npos) keras_mxnet = true;
     if (name.empty()) fail(ErrorKind::Mapping, "the params file stores no names; it cannot be matched to a symbol", params.path);
     if (c.params.count(name)) fail(ErrorKind::Mapping, "parameter '" + name + "' appears twice", params.path);
-    c.params.emplace(name, mxnet::record_tensor(params, i));
+    c.params.emplace(name, mxnet::record_tensor(params, i, opt.densify));
+    file_order.push_back(name);
   }
+  resolve_param_names(c, file_order);
   c.m.prov.framework = keras_mxnet ? "keras-mxnet" : prefixed ? "mxnet" : "gluon";
   try {
     walk(c);

@@ -248,3 +248,37 @@ class BR16SymbolDialects(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BR17GluonNaming(unittest.TestCase):
+    SYM = {"nodes": [
+        {"op": "null", "name": "data", "inputs": []},
+        {"op": "null", "name": "mlp0_dense0_weight", "attrs": {"__shape__": "(1, 2)"}, "inputs": []},
+        {"op": "null", "name": "mlp0_dense0_bias", "attrs": {"__shape__": "(1,)"}, "inputs": []},
+        {"op": "FullyConnected", "name": "mlp0_dense0_fwd", "attrs": {"num_hidden": "1", "flatten": "True"},
+         "inputs": [[0, 0, 0], [1, 0, 0], [2, 0, 0]]}],
+        "arg_nodes": [0, 1, 2], "node_row_ptr": [0, 1, 2, 3, 4], "heads": [[3, 0, 0]],
+        "attrs": {"mxnet_version": ["int", 10600]}}
+
+    def test_all_naming_schemes_give_the_same_layer(self):
+        d = tmpdir("br17")
+        json.dump(self.SYM, open(d + "/m-symbol.json", "w"))
+        w, b = [[0.5, -1.0]], [0.25]
+        schemes = {"p1": ("arg:mlp0_dense0_weight", "arg:mlp0_dense0_bias"), "p2": ("mlp0_dense0_weight", "mlp0_dense0_bias"),
+                   "p2s": ("dense0_weight", "dense0_bias"), "p3": ("layer.weight", "layer.bias"),
+                   "p4": ("mlp1_dense0_weight", "mlp1_dense0_bias")}
+        for name, (kw, kb) in schemes.items():
+            with self.subTest(scheme=name):
+                write_params(d + "/%s.params" % name, [(kw, w), (kb, b)])
+                p = run("convert", d + "/m-symbol.json", d + "/%s.params" % name, "--input-shape", "2",
+                        "--to", "keras", "-o", d + "/%s.h5" % name, check=0)
+                kernel, bias = keras_weights(d + "/%s.h5" % name)["mlp0_dense0"]
+                self.assertAlmostEqual(float((X @ kernel + bias)[0, 0]), -2.75, places=6)
+                if name in ("p3", "p4"):
+                    self.assertIn("by graph position", p.stdout)
+        # writing for MXNet: keys are arg: + the symbol's variable names, one per variable
+        run("convert", d + "/p3.h5", "--to", "mxnet", "-o", d + "/back", check=0)
+        sym = json.load(open(d + "/back-symbol.json"))
+        params = ndarray_ref.load_dict(d + "/back-0000.params")
+        variables = {n["name"] for n in sym["nodes"] if n["op"] == "null" and n["name"] != "data"}
+        self.assertEqual({k[4:] for k in params}, variables)
