@@ -72,24 +72,41 @@ Shape permute_shape(const Shape& s, const std::vector<int>& perm) {
   return out;
 }
 
-Bytes permute_bytes(const Bytes& in, const Shape& in_shape, size_t elem_size,
-                    const std::vector<int>& perm) {
-  const Shape out_shape = permute_shape(in_shape, perm);
+namespace {
+
+// Copies `in` to `out` permuted; T is an element-sized type. The innermost output axis is a
+// strided loop; 2-D transposes go tile by tile so both sides stay in cache.
+template <typename T>
+void permute_typed(const uint8_t* in_bytes, uint8_t* out_bytes, const Shape& in_shape, const std::vector<int>& perm) {
+  const T* in = reinterpret_cast<const T*>(in_bytes);
+  T* out = reinterpret_cast<T*>(out_bytes);
   const size_t rank = in_shape.size();
-  const uint64_t n = checked_numel(in_shape);
-  Bytes out(in.size());
-  if (n == 0) return out;
-  // Strides of the input, in elements.
   std::vector<uint64_t> in_stride(rank, 1);
   for (size_t i = rank; i-- > 1;) in_stride[i - 1] = in_stride[i] * static_cast<uint64_t>(in_shape[i]);
-  // For each output axis, the input stride it walks.
+  Shape out_shape(rank);
   std::vector<uint64_t> walk(rank);
-  for (size_t i = 0; i < rank; ++i) walk[i] = in_stride[static_cast<size_t>(perm[i])];
+  for (size_t i = 0; i < rank; ++i) {
+    out_shape[i] = in_shape[static_cast<size_t>(perm[i])];
+    walk[i] = in_stride[static_cast<size_t>(perm[i])];
+  }
+  if (rank == 2 && perm[0] == 1) {
+    const uint64_t rows = static_cast<uint64_t>(in_shape[0]), cols = static_cast<uint64_t>(in_shape[1]);
+    constexpr uint64_t kTile = 64;
+    for (uint64_t r0 = 0; r0 < rows; r0 += kTile)
+      for (uint64_t c0 = 0; c0 < cols; c0 += kTile)
+        for (uint64_t c = c0; c < std::min(c0 + kTile, cols); ++c)
+          for (uint64_t r = r0; r < std::min(r0 + kTile, rows); ++r) out[c * rows + r] = in[r * cols + c];
+    return;
+  }
+  const uint64_t inner = static_cast<uint64_t>(out_shape[rank - 1]);
+  const uint64_t inner_walk = walk[rank - 1];
+  const uint64_t outer = inner ? checked_numel(out_shape) / inner : 0;
   std::vector<int64_t> idx(rank, 0);
   uint64_t src = 0;
-  for (uint64_t o = 0; o < n; ++o) {
-    std::memcpy(out.data() + o * elem_size, in.data() + src * elem_size, elem_size);
-    for (size_t ax = rank; ax-- > 0;) {  // odometer over output indices
+  for (uint64_t o = 0; o < outer; ++o) {
+    T* dst = out + o * inner;
+    for (uint64_t j = 0; j < inner; ++j) dst[j] = in[src + j * inner_walk];
+    for (size_t ax = rank - 1; ax-- > 0;) {  // odometer over the outer output axes
       if (++idx[ax] < out_shape[ax]) {
         src += walk[ax];
         break;
@@ -97,6 +114,24 @@ Bytes permute_bytes(const Bytes& in, const Shape& in_shape, size_t elem_size,
       src -= walk[ax] * static_cast<uint64_t>(out_shape[ax] - 1);
       idx[ax] = 0;
     }
+  }
+}
+
+}  // namespace
+
+Bytes permute_bytes(const Bytes& in, const Shape& in_shape, size_t elem_size, const std::vector<int>& perm) {
+  permute_shape(in_shape, perm);  // validates the permutation
+  Bytes out(in.size());
+  if (in.empty() || in_shape.empty()) {
+    out = in;
+    return out;
+  }
+  switch (elem_size) {
+    case 1: permute_typed<uint8_t>(in.data(), out.data(), in_shape, perm); break;
+    case 2: permute_typed<uint16_t>(in.data(), out.data(), in_shape, perm); break;
+    case 4: permute_typed<uint32_t>(in.data(), out.data(), in_shape, perm); break;
+    case 8: permute_typed<uint64_t>(in.data(), out.data(), in_shape, perm); break;
+    default: fail(ErrorKind::Unsupported, "element size " + std::to_string(elem_size) + " cannot be permuted");
   }
   return out;
 }

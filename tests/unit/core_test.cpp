@@ -56,3 +56,34 @@ TEST(Sha256, KnownDigest) {
   EXPECT_EQ(sha256_hex(reinterpret_cast<const uint8_t*>(abc), 3),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
+
+TEST(Tensor, TransposeOfOddSizesMatchesDefinition) {
+  // (70, 130) uint16 with value r*200+c -> out[c, r] = in[r, c]; sizes cross the 64-element tiles
+  const int64_t rows = 70, cols = 130;
+  Bytes b(static_cast<size_t>(rows * cols * 2));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const auto v = static_cast<uint16_t>(r * 200 + c);
+      std::memcpy(b.data() + (r * cols + c) * 2, &v, 2);
+    }
+  const Bytes out = permute_bytes(b, {rows, cols}, 2, {1, 0});
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 0; r < rows; ++r) {
+      uint16_t v;
+      std::memcpy(&v, out.data() + (c * rows + r) * 2, 2);
+      ASSERT_EQ(v, r * 200 + c);
+    }
+}
+
+TEST(Tensor, ConvKernelPermutationOihwToHwio) {
+  // MXNet (O, I, H, W) -> Keras (H, W, I, O) is perm (2, 3, 1, 0): new[h,w,i,o] = old[o,i,h,w]
+  const Shape s = {3, 2, 4, 5};
+  std::vector<float> v(120);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  auto out = to_f32(permuted(make_f32("k", s, v), {2, 3, 1, 0}).load(), DType::F32);
+  for (int o = 0; o < 3; ++o)
+    for (int i = 0; i < 2; ++i)
+      for (int h = 0; h < 4; ++h)
+        for (int w = 0; w < 5; ++w)
+          ASSERT_EQ(out[static_cast<size_t>(((h * 5 + w) * 2 + i) * 3 + o)], static_cast<float>(((o * 2 + i) * 4 + h) * 5 + w));
+}
