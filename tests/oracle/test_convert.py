@@ -155,3 +155,51 @@ class MxnetToKeras(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RoundTrips(unittest.TestCase):
+    """Keras -> MXNet -> Keras gives back every tensor's bytes; MXNet -> Keras -> MXNet too
+    (after the inverse layout, i.e. the stored arrays again)."""
+
+    def test_keras_round_trips(self):
+        cases = ["keras2/cnn_batch_norm.h5", "keras2/mlp_adam_training_config.h5",
+                 "tfkeras/functional_embedding_conv1d.hdf5"]
+        for rel in cases:
+            with self.subTest(file=rel):
+                src = fixture(rel)
+                d = tmpdir("rt_" + os.path.basename(rel))
+                run("convert", src, "--to", "mxnet", "-o", d + "/m", check=0)
+                run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", check=0)
+                a, b = keras_weights(src), keras_weights(d + "/k.h5")
+                for layer, arrays in a.items():
+                    if not arrays:
+                        continue
+                    self.assertIn(layer, b)
+                    self.assertEqual([x.tobytes() for x in arrays], [x.tobytes() for x in b[layer]], layer)
+
+    def test_keras3_round_trip(self):
+        src = fixture("keras3/flownet_mlp.keras")
+        d = tmpdir("rt_keras3")
+        run("convert", src, "--to", "mxnet", "-o", d + "/m", check=0)
+        run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", check=0)
+        b = keras_weights(d + "/k.h5")
+        with h5py.File(fixture("keras3/flownet_mlp.weights.h5"), "r") as h:
+            for layer in ("dense", "dense_1", "dense_2", "dense_3"):
+                for i in range(2):
+                    self.assertEqual(np.array(h["layers/%s/vars/%d" % (layer, i)]).tobytes(), b[layer][i].tobytes())
+
+    def test_mxnet_round_trips(self):
+        cases = [("mxnet-gluon/mnist_mlp_gluon-symbol.json", "mxnet-gluon/mnist_mlp_gluon.params"),
+                 ("mxnet-module/linreg-symbol.json", "mxnet-module/linreg-0000.params"),
+                 ("mxnet-module/smilecnn_kerasmxnet-symbol.json", "mxnet-module/smilecnn_kerasmxnet-0000.params")]
+        for sym, par in cases:
+            with self.subTest(file=par):
+                d = tmpdir("rt_" + os.path.basename(par))
+                run("convert", fixture(sym), fixture(par), "--to", "keras", "-o", d + "/k.h5", check=0)
+                run("convert", d + "/k.h5", "--to", "mxnet", "-o", d + "/m", check=0)
+                src, again = ndarray_ref.load_dict(fixture(par)), ndarray_ref.load_dict(d + "/m-0000.params")
+                self.assertEqual(len(src), len(again))
+                again_bytes = {a.tobytes() for a in again.values()} | {a.T.copy().tobytes() for a in again.values() if a.ndim == 2}
+                for name, arr in src.items():
+                    # the same bytes come back; keras-mxnet 'dot' kernels come back as FullyConnected (out, in)
+                    self.assertIn(arr.tobytes(), again_bytes, name)
