@@ -1,18 +1,32 @@
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "weightbridge/error.h"
 
 int main(int argc, char** argv) {
+  // `diff A... -- B...`: turn the separator into an option CLI11 keeps.
+  std::vector<std::string> args(argv, argv + argc);
+  if (args.size() > 1 && args[1] == "diff")
+    for (size_t i = 2; i < args.size(); ++i)
+      if (args[i] == "--") {
+        args[i] = wbcli::kDiffSeparator;
+        break;
+      }
+  std::vector<const char*> argv2;
+  for (const auto& a : args) argv2.push_back(a.c_str());
+  int exit_status = 0;
   CLI::App app{"weightbridge: move trained weights between Keras and MXNet, and prove the result"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "weightbridge 0.1.0");
   wbcli::setup_inspect(app);
   wbcli::setup_convert(app);
   wbcli::setup_demo(app);
+  wbcli::setup_diff(app, exit_status);
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(argv2.size()), argv2.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -32,5 +46,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weightbridge: unexpected error: %s\n", e.what());
     return 3;
   }
-  return 0;
+  return exit_status;
 }

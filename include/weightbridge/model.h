@@ -49,7 +49,9 @@ struct Weight {
   Tensor tensor;       // canonical layout, stored dtype
   std::string source;  // name in the source file, for reports
   std::string transform;  // e.g. "transpose(2,3,1,0)", "" for none
+  Tensor stored;          // the tensor exactly as the source file holds it
 };
+
 
 struct Node {
   std::string name;
@@ -69,6 +71,9 @@ struct Model {
   const Node* find(const std::string& name) const;
   Node* find(const std::string& name);
 };
+
+// Fills Weight::stored where an importer left it empty (the weight was taken as stored).
+void fill_stored(Model& m);
 
 // Output shape (without batch) of every node, when it can be derived from the Input shapes.
 std::map<std::string, Shape> infer_shapes(const Model& m);

@@ -23,6 +23,12 @@ Node* Model::find(const std::string& name) {
   return nullptr;
 }
 
+void fill_stored(Model& m) {
+  for (auto& n : m.nodes)
+    for (auto& w : n.weights)
+      if (!w.stored.load) w.stored = w.tensor;
+}
+
 std::pair<int64_t, int64_t> same_padding(int64_t in, int64_t k, int64_t stride, int64_t dilation) {
   const int64_t dk = dilation * (k - 1) + 1;
   const int64_t out = (in + stride - 1) / stride;

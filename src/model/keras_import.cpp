@@ -195,7 +195,7 @@ void bind_weights(Ctx& c, Node& n, const std::vector<std::string>& roles) {
     mapping_error(n.name, fmt::format("expects {} weights ({}) but the file has {}: {}", roles.size(), want,
                                       ws.size(), list_weights(ws)));
   }
-  for (size_t i = 0; i < roles.size(); ++i) n.weights.push_back(Weight{roles[i], ws[i]->tensor, ws[i]->name, ""});
+  for (size_t i = 0; i < roles.size(); ++i) n.weights.push_back(Weight{roles[i], ws[i]->tensor, ws[i]->name, "", ws[i]->tensor});
 }
 
 bool weight_names_have_tf_suffix(const std::vector<Weight>& ws) {
@@ -286,7 +286,7 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
   if (ws.size() == 4 && (!scale || !center)) {
     // keras-mxnet always stores gamma and beta; drop them only when they hold 1 and 0.
     n.weights.clear();
-    for (size_t i = 0; i < 4; ++i) n.weights.push_back(Weight{"", ws[i]->tensor, ws[i]->name, ""});
+    for (size_t i = 0; i < 4; ++i) n.weights.push_back(Weight{"", ws[i]->tensor, ws[i]->name, "", {}});
     auto check = [&](size_t i, double want, const char* role) {
       for (double v : to_f64(ws[i]->tensor.load(), ws[i]->tensor.dtype))
         if (v != want)
@@ -296,10 +296,10 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
     if (!scale) check(0, 1.0, "gamma");
     if (!center) check(1, 0.0, "beta");
     n.weights.clear();
-    if (scale) n.weights.push_back(Weight{"gamma", ws[0]->tensor, ws[0]->name, ""});
-    if (center) n.weights.push_back(Weight{"beta", ws[1]->tensor, ws[1]->name, ""});
-    n.weights.push_back(Weight{"moving_mean", ws[2]->tensor, ws[2]->name, ""});
-    n.weights.push_back(Weight{"moving_variance", ws[3]->tensor, ws[3]->name, ""});
+    if (scale) n.weights.push_back(Weight{"gamma", ws[0]->tensor, ws[0]->name, "", {}});
+    if (center) n.weights.push_back(Weight{"beta", ws[1]->tensor, ws[1]->name, "", {}});
+    n.weights.push_back(Weight{"moving_mean", ws[2]->tensor, ws[2]->name, "", {}});
+    n.weights.push_back(Weight{"moving_variance", ws[3]->tensor, ws[3]->name, "", {}});
     c.model->prov.notes.push_back("layer " + n.name + ": dropped the always-present keras-mxnet gamma/beta "
                                                        "(they hold the identity values)");
     return;
@@ -347,7 +347,6 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     n.attrs = {{"input_dim", cfg.at("input_dim")}, {"output_dim", cfg.at("output_dim")}};
     bind_weights(c, n, {"embeddings"});
   } else {
-    no_weights();
     if (cls == "Activation") {
       n.op = "Activation";
       n.attrs = {{"activation", activation_of(cfg)}};
@@ -408,6 +407,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     } else {
       fail(ErrorKind::Unsupported, "layer class " + cls + " is not supported yet", {}, "layer '" + n.name + "'");
     }
+    no_weights();
   }
 }
 

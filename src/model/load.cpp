@@ -124,6 +124,7 @@ Model load_keras(const std::string& weights_path, FileKind kind, const std::opti
   }
   try {
     Model m = import_keras(file, config, k3version, opt);
+    fill_stored(m);
     if (kind == FileKind::KerasArchive) m.prov.format = "keras-archive";
     return m;
   } catch (Error& e) {
@@ -175,7 +176,9 @@ Model load_model(const std::vector<std::string>& paths, const std::optional<std:
     if (!sym)
       fail(ErrorKind::Usage, "an MXNet .params file alone has no architecture: give its -symbol.json too (or --arch)", params);
     const mxnet::Symbol s = mxnet::read_symbol(*sym);
-    return import_mxnet(s, pf, *sym, opt);
+    Model m = import_mxnet(s, pf, *sym, opt);
+    fill_stored(m);
+    return m;
   }
   if (sym) fail(ErrorKind::Usage, "a symbol JSON holds no weights: give the .params file too", *sym);
   fail(ErrorKind::Usage, "no weights file among the inputs");

@@ -242,8 +242,8 @@ void op_convolution(Ctx& c, const SymNode& n, Value& out) {
   for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int>(i + 2));
   perm.push_back(1);
   perm.push_back(0);
-  node.weights.push_back(Weight{"kernel", permuted(w, perm), input_value(c, n, 1).param, "transpose" + perm_str(perm)});
-  if (!no_bias) node.weights.push_back(Weight{"bias", take_param(c, n, 2, "bias"), input_value(c, n, 2).param, ""});
+  node.weights.push_back(Weight{"kernel", permuted(w, perm), input_value(c, n, 1).param, "transpose" + perm_str(perm), w});
+  if (!no_bias) node.weights.push_back(Weight{"bias", take_param(c, n, 2, "bias"), input_value(c, n, 2).param, "", {}});
   out = layer_value(add(c, std::move(node)).name, channels_last ? held : std::vector<int>{});
 }
 
@@ -273,10 +273,10 @@ void op_fully_connected(Ctx& c, const SymNode& n, Value& out) {
   node.op = "Dense";
   node.inputs = {input};
   node.attrs = {{"units", units}, {"use_bias", !no_bias}, {"activation", "linear"}};
-  node.weights.push_back(Weight{"kernel", permuted(w, {1, 0}), input_value(c, n, 1).param, "transpose(1, 0)"});
+  node.weights.push_back(Weight{"kernel", permuted(w, {1, 0}), input_value(c, n, 1).param, "transpose(1, 0)", w});
   if (!no_bias) {
     Tensor b = take_param(c, n, 2, "bias");
-    node.weights.push_back(Weight{"bias", reshaped(b, {units}), input_value(c, n, 2).param, ""});
+    node.weights.push_back(Weight{"bias", reshaped(b, {units}), input_value(c, n, 2).param, "", {}});
   }
   out = layer_value(add(c, std::move(node)).name);
 }
@@ -295,6 +295,7 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
   node.attrs = {{"axis", axis}, {"epsilon", parse_float(attr(n, "eps", "0.001"))},
                 {"momentum", parse_float(attr(n, "momentum", "0.9"))}, {"center", true}, {"scale", true}};
   Tensor gamma = take_param(c, n, 1, "gamma");
+  const Tensor gamma_stored = gamma;
   std::string gamma_src = input_value(c, n, 1).param, gamma_tr;
   if (fix_gamma) {
     // MXNet ignores the stored gamma when fix_gamma is true (its default): the layer scales by 1.
@@ -306,10 +307,10 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
     gamma = filled(gamma.name, gamma.dtype, gamma.shape, 1.0);
     gamma_tr = "fix_gamma: replaced by ones";
   }
-  node.weights.push_back(Weight{"gamma", gamma, gamma_src, gamma_tr});
-  node.weights.push_back(Weight{"beta", take_param(c, n, 2, "beta"), input_value(c, n, 2).param, ""});
-  node.weights.push_back(Weight{"moving_mean", take_param(c, n, 3, "moving_mean"), input_value(c, n, 3).param, ""});
-  node.weights.push_back(Weight{"moving_variance", take_param(c, n, 4, "moving_var"), input_value(c, n, 4).param, ""});
+  node.weights.push_back(Weight{"gamma", gamma, gamma_src, gamma_tr, gamma_stored});
+  node.weights.push_back(Weight{"beta", take_param(c, n, 2, "beta"), input_value(c, n, 2).param, "", {}});
+  node.weights.push_back(Weight{"moving_mean", take_param(c, n, 3, "moving_mean"), input_value(c, n, 3).param, "", {}});
+  node.weights.push_back(Weight{"moving_variance", take_param(c, n, 4, "moving_var"), input_value(c, n, 4).param, "", {}});
   out = layer_value(add(c, std::move(node)).name, held);
 }
 
@@ -404,7 +405,7 @@ void op_add(Ctx& c, const SymNode& n, Value& out) {
         fail(ErrorKind::Mapping, fmt::format("bias {} does not fit {} outputs", shape_str(bias.shape), units), {},
              "node '" + n.name + "'");
       target->attrs["use_bias"] = true;
-      target->weights.push_back(Weight{"bias", reshaped(bias, {units}), b.param, ""});
+      target->weights.push_back(Weight{"bias", reshaped(bias, {units}), b.param, "", {}});
       out = a;
       return;
     }
@@ -415,6 +416,7 @@ void op_add(Ctx& c, const SymNode& n, Value& out) {
 void op_dot(Ctx& c, const SymNode& n, Value& out) {
   if (parse_bool(attr(n, "transpose_a", "False"))) node_error(ErrorKind::Unsupported, n, "transpose_a is not supported");
   Tensor w = take_param(c, n, 1, "weight");
+  const Tensor stored = w;
   if (w.shape.size() != 2) node_error(ErrorKind::Unsupported, n, "dot with a weight of rank " + std::to_string(w.shape.size()));
   std::string transform;
   if (parse_bool(attr(n, "transpose_b", "False"))) {
@@ -426,7 +428,7 @@ void op_dot(Ctx& c, const SymNode& n, Value& out) {
   node.op = "Dense";
   node.inputs = {layer_input(c, n, 0)};
   node.attrs = {{"units", w.shape[1]}, {"use_bias", false}, {"activation", "linear"}};
-  node.weights.push_back(Weight{"kernel", w, input_value(c, n, 1).param, transform});
+  node.weights.push_back(Weight{"kernel", w, input_value(c, n, 1).param, transform, stored});
   out = layer_value(add(c, std::move(node)).name);
 }
 
@@ -646,7 +648,7 @@ void walk(Ctx& c) {
         e.inputs = {layer_input(c, n, 0)};
         Tensor w = take_param(c, n, 1, "weight");
         e.attrs = {{"input_dim", parse_int(attr(n, "input_dim", "0"))}, {"output_dim", parse_int(attr(n, "output_dim", "0"))}};
-        e.weights.push_back(Weight{"embeddings", w, input_value(c, n, 1).param, ""});
+        e.weights.push_back(Weight{"embeddings", w, input_value(c, n, 1).param, "", {}});
         out = layer_value(add(c, std::move(e)).name);
       } else {
         node_error(ErrorKind::Unsupported, n, "operator '" + n.op + "' is not supported yet");

@@ -1,0 +1,257 @@
+// Tensor comparison. Each weight is known in two forms: as its file stores it, and in the
+// canonical layout. Equal stored bytes = identical; equal canonical values = the two files hold
+// the same weight in different layouts, and the stored-to-stored permutation names the transform.
+#include "weightbridge/diff.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <set>
+
+#include "model/transforms.h"
+
+namespace wb {
+namespace {
+
+struct Stats {
+  double max_abs = 0, max_rel = 0;
+  bool equal = false;
+};
+
+Stats compare(const std::vector<double>& a, const std::vector<double>& b) {
+  Stats s;
+  if (a.size() != b.size()) return s;
+  s.equal = true;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const bool nan_a = std::isnan(a[i]), nan_b = std::isnan(b[i]);
+    if (nan_a || nan_b) {
+      if (nan_a != nan_b) s.equal = false, s.max_abs = INFINITY;
+      continue;
+    }
+    if (a[i] == b[i]) continue;
+    s.equal = false;
+    const double d = std::fabs(a[i] - b[i]);
+    s.max_abs = std::max(s.max_abs, d);
+    s.max_rel = std::max(s.max_rel, d / std::max(std::fabs(a[i]), std::fabs(b[i])));
+  }
+  return s;
+}
+
+std::vector<std::string> value_notes(const std::vector<double>& v, const char* side) {
+  std::vector<std::string> out;
+  bool all_zero = true, constant = true, bad = false;
+  for (double x : v) {
+    all_zero = all_zero && x == 0;
+    constant = constant && x == v.front();
+    bad = bad || !std::isfinite(x);
+  }
+  if (v.empty()) return out;
+  if (all_zero) out.push_back(std::string(side) + " is all zeros");
+  else if (constant && v.size() > 1) out.push_back(fmt::format("{} is constant ({})", side, v.front()));
+  if (bad) out.push_back(std::string(side) + " has NaN/Inf");
+  return out;
+}
+
+// Relative rounding unit of a float dtype (half an ulp at 1).
+double rounding_unit(DType t) {
+  switch (t) {
+    case DType::F16: return std::ldexp(1.0, -11);
+    case DType::BF16: return std::ldexp(1.0, -8);
+    case DType::F32: return std::ldexp(1.0, -24);
+    default: return 0;
+  }
+}
+
+// The permutation in a Weight::transform of the form "transpose(2, 3, 1, 0)"; identity otherwise.
+std::vector<int> parse_transpose(const std::string& t, size_t rank) {
+  std::vector<int> p;
+  if (t.rfind("transpose(", 0) == 0 && t.find('+') == std::string::npos) {
+    std::string digits = t.substr(10);
+    int v = 0;
+    bool any = false;
+    for (char ch : digits) {
+      if (std::isdigit(static_cast<unsigned char>(ch))) { v = v * 10 + (ch - '0'); any = true; }
+      else if (any) { p.push_back(v); v = 0; any = false; }
+    }
+  }
+  if (p.size() != rank) {
+    p.resize(rank);
+    for (size_t i = 0; i < rank; ++i) p[i] = static_cast<int>(i);
+  }
+  return p;
+}
+
+// The permutation q with stored_b = transpose(stored_a, q), when both are permutations of the
+// same canonical tensor; empty when shapes say otherwise.
+std::vector<int> stored_to_stored(const Weight& a, const Weight& b) {
+  const size_t r = a.stored.shape.size();
+  if (r != b.stored.shape.size() || r < 2) return {};
+  // Try every permutation for small ranks (kernels have rank <= 5).
+  std::vector<int> q(r);
+  for (size_t i = 0; i < r; ++i) q[i] = static_cast<int>(i);
+  std::vector<std::vector<int>> candidates;
+  do {
+    if (permute_shape(a.stored.shape, q) == b.stored.shape) candidates.push_back(q);
+  } while (std::next_permutation(q.begin(), q.end()));
+  if (candidates.empty()) return {};
+  // The permutation the layout rules imply comes first (it is ambiguous only over size-1 axes).
+  const auto pa = parse_transpose(a.transform, r), pb = parse_transpose(b.transform, r);
+  const auto inv_pb = inverse_perm(pb);
+  std::vector<int> implied(r);
+  for (size_t i = 0; i < r; ++i) implied[i] = pa[static_cast<size_t>(inv_pb[i])];
+  if (std::find(candidates.begin(), candidates.end(), implied) != candidates.end())
+    candidates.insert(candidates.begin(), implied);
+  const Bytes sb = b.stored.load(), sa = a.stored.load();
+  for (const auto& c : candidates) {
+    bool identity = true;
+    for (size_t i = 0; i < c.size(); ++i) identity = identity && c[i] == static_cast<int>(i);
+    if (identity) continue;
+    if (permute_bytes(sa, a.stored.shape, dtype_size(a.stored.dtype), c) == sb) return c;
+  }
+  return {};
+}
+
+TensorDiff classify(const Node& na, const Weight& a, const Node& nb, const Weight& b) {
+  TensorDiff d;
+  d.layer_a = na.name;
+  d.layer_b = nb.name;
+  d.role = a.role;
+  d.name_a = a.source;
+  d.name_b = b.source;
+  d.shape_a = a.stored.shape;
+  d.shape_b = b.stored.shape;
+  const Bytes sa = a.stored.load(), sb = b.stored.load();
+  if (a.stored.dtype == b.stored.dtype && a.stored.shape == b.stored.shape && sa == sb) {
+    d.verdict = "identical";
+    return d;
+  }
+  const auto va = to_f64(a.tensor.load(), a.tensor.dtype), vb = to_f64(b.tensor.load(), b.tensor.dtype);
+  const bool same_shape = a.tensor.shape == b.tensor.shape;
+  const Stats st = same_shape ? compare(va, vb) : Stats{};
+  if (same_shape && a.stored.dtype == b.stored.dtype && st.equal) {
+    d.verdict = "transform";
+    if (auto q = stored_to_stored(a, b); !q.empty()) d.transform = "transpose" + perm_str(q);
+    else if (a.stored.shape != b.stored.shape) d.transform = "reshape " + shape_str(a.stored.shape) + " -> " + shape_str(b.stored.shape);
+    else d.transform = "layout rule (" + (a.transform.empty() ? std::string("as stored") : a.transform) + " / " +
+                       (b.transform.empty() ? std::string("as stored") : b.transform) + ")";
+    return d;
+  }
+  if (same_shape && a.tensor.dtype != b.tensor.dtype) {
+    // A cast: equal within the narrower dtype's rounding.
+    const double unit = std::max(rounding_unit(a.tensor.dtype), rounding_unit(b.tensor.dtype));
+    if (unit > 0 && (st.equal || st.max_rel <= unit)) {
+      d.verdict = "transform";
+      d.transform = fmt::format("cast {}->{} (max rounding error {:.3g})", dtype_name(a.tensor.dtype),
+                                dtype_name(b.tensor.dtype), st.max_abs);
+      d.max_abs = st.max_abs;
+      d.max_rel = st.max_rel;
+      return d;
+    }
+  }
+  if (same_shape && (na.op == "Conv") && a.tensor.shape.size() >= 3) {
+    const int rank = static_cast<int>(a.tensor.shape.size()) - 2;
+    if (compare(to_f64(flipped_spatial(a.tensor, rank).load(), a.tensor.dtype), vb).equal) {
+      d.verdict = "transform";
+      d.transform = "kernel flip (spatial axes reversed: Theano convolution vs correlation)";
+      return d;
+    }
+  }
+  d.verdict = "different";
+  d.max_abs = st.max_abs;
+  d.max_rel = st.max_rel;
+  if (!same_shape) d.notes.push_back("canonical shapes differ: " + shape_str(a.tensor.shape) + " vs " + shape_str(b.tensor.shape));
+  for (auto& n : value_notes(va, "a")) d.notes.push_back(n);
+  for (auto& n : value_notes(vb, "b")) d.notes.push_back(n);
+  return d;
+}
+
+std::vector<const Node*> weighted(const Model& m) {
+  std::vector<const Node*> out;
+  for (const auto& n : m.nodes)
+    if (!n.weights.empty()) out.push_back(&n);
+  return out;
+}
+
+void only_side(std::vector<TensorDiff>& out, const Node& n, bool a_side) {
+  for (const auto& w : n.weights) {
+    TensorDiff d;
+    (a_side ? d.layer_a : d.layer_b) = n.name;
+    (a_side ? d.name_a : d.name_b) = w.source;
+    (a_side ? d.shape_a : d.shape_b) = w.stored.shape;
+    d.role = w.role;
+    d.verdict = a_side ? "only-a" : "only-b";
+    out.push_back(d);
+  }
+}
+
+}  // namespace
+
+std::vector<TensorDiff> diff_models(const Model& a, const Model& b) {
+  std::vector<const Node*> la = weighted(a), lb = weighted(b);
+  std::vector<std::pair<const Node*, const Node*>> pairs;
+  std::set<const Node*> used_b;
+  std::vector<const Node*> rest_a;
+  for (const Node* n : la) {
+    const Node* m = b.find(n->name);
+    if (m && !m->weights.empty() && m->op == n->op) {
+      pairs.emplace_back(n, m);
+      used_b.insert(m);
+    } else {
+      rest_a.push_back(n);
+    }
+  }
+  std::vector<const Node*> rest_b;
+  for (const Node* n : lb)
+    if (!used_b.count(n)) rest_b.push_back(n);
+  // Left-over layers: pair in order among layers of the same kind.
+  std::vector<const Node*> unpaired_a;
+  size_t j = 0;
+  for (const Node* n : rest_a) {
+    size_t k = j;
+    while (k < rest_b.size() && rest_b[k]->op != n->op) ++k;
+    if (k < rest_b.size()) {
+      pairs.emplace_back(n, rest_b[k]);
+      rest_b.erase(rest_b.begin() + static_cast<std::ptrdiff_t>(k));
+      j = k;
+    } else {
+      unpaired_a.push_back(n);
+    }
+  }
+  std::vector<TensorDiff> out;
+  for (const auto& [na, nb] : pairs) {
+    std::set<std::string> roles_b;
+    for (const auto& wb_ : nb->weights) roles_b.insert(wb_.role);
+    for (const auto& wa : na->weights) {
+      const Weight* wb_ = nb->weight(wa.role);
+      if (!wb_) {
+        TensorDiff d;
+        d.layer_a = na->name;
+        d.name_a = wa.source;
+        d.role = wa.role;
+        d.shape_a = wa.stored.shape;
+        d.verdict = "only-a";
+        out.push_back(d);
+        continue;
+      }
+      roles_b.erase(wa.role);
+      out.push_back(classify(*na, wa, *nb, *wb_));
+    }
+    for (const auto& r : roles_b) {
+      const Weight* w = nb->weight(r);
+      TensorDiff d;
+      d.layer_b = nb->name;
+      d.name_b = w->source;
+      d.role = r;
+      d.shape_b = w->stored.shape;
+      d.verdict = "only-b";
+      out.push_back(d);
+    }
+  }
+  for (const Node* n : unpaired_a) only_side(out, *n, true);
+  for (const Node* n : rest_b) only_side(out, *n, false);
+  return out;
+}
+
+}  // namespace wb
