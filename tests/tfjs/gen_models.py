@@ -165,7 +165,7 @@ class Sequential:
     def __init__(self, input_shape, specs):
         self.input_shape, self.specs = list(input_shape), specs
 
-    def build(self, model_name):
+    def build(self):
         """-> (model_config, [(layer_name, [(weight_name, array)])]) in Keras layer order."""
         name = Namer()
         layers, weights = [], []
@@ -209,7 +209,7 @@ class Functional:
         self.outputs.append(name)
         return self
 
-    def build(self, model_name):
+    def build(self):
         config = {"class_name": "Model", "config": {
             "name": "model_1", "layers": self.layers,
             "input_layers": [[n, 0, 0] for n in self.inputs],
@@ -468,7 +468,7 @@ def main(argv):
             continue
         d = os.path.join(out_dir, name)
         os.makedirs(d, exist_ok=True)
-        config, weights = model.build(name)
+        config, weights = model.build()
         write_h5(os.path.join(d, "model.h5"), config, weights)
         write_sidecar(os.path.join(d, "model.h5"), os.path.join(d, "tfjs.json"), os.path.join(d, "tfjs.bin"))
         np.save(os.path.join(d, "x.npy"), make_input(name, input_shape, kind))
