@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+bash scripts/setup-oracles.sh build/tfjs
 cd build
 ctest --output-on-failure -j"$(nproc)"
