@@ -133,9 +133,9 @@ TensorDiff classify(const Node& na, const Weight& a, const Node& nb, const Weigh
   if (same_shape && a.stored.dtype == b.stored.dtype && st.equal) {
     d.verdict = "transform";
     if (auto q = stored_to_stored(a, b); !q.empty()) d.transform = "transpose" + perm_str(q);
-    else if (a.stored.shape != b.stored.shape) d.transform = "reshape " + shape_str(a.stored.shape) + " -> " + shape_str(b.stored.shape);
-    else d.transform = "layout rule (" + (a.transform.empty() ? std::string("as stored") : a.transform) + " / " +
-                       (b.transform.empty() ? std::string("as stored") : b.transform) + ")";
+    else if (a.transform.empty() && b.transform.empty()) d.transform = "reshape " + shape_str(a.stored.shape) + " -> " + shape_str(b.stored.shape);
+    else d.transform = "a: " + (a.transform.empty() ? std::string("as stored") : a.transform) + "; b: " +
+                       (b.transform.empty() ? std::string("as stored") : b.transform);
     return d;
   }
   if (same_shape && a.tensor.dtype != b.tensor.dtype) {
