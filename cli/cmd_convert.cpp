@@ -21,7 +21,44 @@ struct ConvertOptions {
   std::string kernel_flip;
   std::string input_shape;
   bool densify = false;
+  std::string manifest;
 };
+
+using nlohmann::json;
+
+// One manifest row: source tensor (as stored) -> target tensor (as written).
+json manifest_row(const wb::Node* node, const wb::Weight* w, const std::string& role, const std::string& target_name,
+                  const std::string& to_target, const wb::Tensor& out) {
+  json r = {{"layer", node ? node->name : ""}, {"role", role}, {"target_name", target_name},
+            {"dtype_after", wb::dtype_name(out.dtype)}, {"shape_after", out.shape}, {"sha256_after", wb::sha256_hex(out.load())}};
+  if (w) {
+    r["source_name"] = w->source;
+    r["dtype_before"] = wb::dtype_name(w->stored.dtype);
+    r["shape_before"] = w->stored.shape;
+    r["sha256_before"] = wb::sha256_hex(w->stored.load());
+    std::string t = w->transform;
+    if (!to_target.empty()) t += (t.empty() ? "" : " then ") + to_target;
+    r["transform"] = t.empty() ? "none" : t;
+  } else {
+    r["source_name"] = nullptr;
+    r["transform"] = to_target;
+  }
+  return r;
+}
+
+void write_manifest(const ConvertOptions& o, const wb::Model& m, const json& tensors,
+                    const std::vector<std::string>& written) {
+  json policy = {{"strict", true}, {"dtype", o.dtype}, {"kernel_flip", o.kernel_flip.empty() ? json(nullptr) : json(o.kernel_flip)},
+                 {"densify", o.densify}, {"input_shape", o.input_shape.empty() ? json(nullptr) : json(o.input_shape)}};
+  json doc = {{"tool", "weightbridge 0.1.0"}, {"sources", o.sources}, {"arch", o.arch.empty() ? json(nullptr) : json(o.arch)},
+              {"source", {{"format", m.prov.format}, {"framework", m.prov.framework}, {"version", m.prov.version},
+                          {"backend", m.prov.backend}, {"data_format", m.prov.data_format}}},
+              {"quirks", m.prov.notes}, {"target", {{"framework", o.to}, {"files", written}}},
+              {"policy", policy}, {"tensors", tensors}, {"verify", nullptr}};
+  wb::AtomicFile f(o.manifest);
+  f.write(doc.dump(2) + "\n");
+  f.commit();
+}
 
 wb::Shape parse_shape(const std::string& s) {
   wb::Shape out;
@@ -71,6 +108,7 @@ void run(const ConvertOptions& o) {
   wb::Model m = wb::load_model(o.sources, o.arch.empty() ? std::nullopt : std::optional<std::string>(o.arch), io);
   apply_dtype(m, o.dtype);
   size_t n_tensors = 0;
+  json manifest = json::array();
   std::vector<std::string> written;
   if (o.to == "mxnet") {
     wb::MxnetExport ex = wb::export_mxnet(m);
@@ -82,12 +120,25 @@ void run(const ConvertOptions& o) {
     wb::mxnet::write_params(params_path, ex.params);
     sym.commit();
     n_tensors = ex.params.size();
+    for (size_t i = 0; i < ex.params.size(); ++i) {
+      const auto& org = ex.origins[i];
+      const wb::Node* node = m.find(org.node);
+      const wb::Weight* w = node ? node->weight(org.role) : nullptr;
+      if (!o.manifest.empty()) manifest.push_back(manifest_row(node, w, org.role, ex.params[i].name, org.transform, ex.params[i]));
+    }
     written = {sym_path, params_path};
   } else {
     wb::KerasExport ex = wb::export_keras(m);
     refuse_overwrite(inputs, o.out);
     wb::keras::write_keras2_h5(o.out, ex.layers, ex.model_config.dump());
-    for (const auto& l : ex.layers) n_tensors += l.weights.size();
+    for (const auto& l : ex.layers) {
+      n_tensors += l.weights.size();
+      const wb::Node* node = m.find(l.name);
+      for (const auto& [name, t] : l.weights) {
+        const std::string role = name.substr(l.name.size() + 1, name.size() - l.name.size() - 3);
+        if (!o.manifest.empty()) manifest.push_back(manifest_row(node, node ? node->weight(role) : nullptr, role, name, "", t));
+      }
+    }
     written = {o.out};
   }
   std::cout << fmt::format("source: {} {} {} ({} layers)\n", m.prov.framework, m.prov.version, m.prov.format, m.nodes.size());
@@ -97,6 +148,11 @@ void run(const ConvertOptions& o) {
       std::cout << fmt::format("  {:<28} {:<16} {:<18} {:<8} {}\n", w.source, n.name + "." + w.role,
                                wb::shape_str(w.tensor.shape), wb::dtype_name(w.tensor.dtype),
                                w.transform.empty() ? "as is" : w.transform);
+  if (!o.manifest.empty()) {
+    refuse_overwrite(inputs, o.manifest);
+    write_manifest(o, m, manifest, written);
+    written.push_back(o.manifest);
+  }
   for (const auto& p : written) std::cout << "wrote " << p << "\n";
   std::cout << fmt::format("{} tensors converted\n", n_tensors);
 }
@@ -114,6 +170,7 @@ void setup_convert(CLI::App& app) {
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
   cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224 (when the files do not say)");
   cmd->add_flag("--densify", o->densify, "Read MXNet sparse (row_sparse/csr) parameters as dense arrays");
+  cmd->add_option("--manifest", o->manifest, "Write a JSON record of every tensor's source, target, transform and sha256");
   cmd->callback([o] { run(*o); });
 }
 

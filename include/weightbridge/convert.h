@@ -31,9 +31,15 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params,
                    const std::string& symbol_path, const ImportOptions& opt);
 
 // Writes `<prefix>-symbol.json` and `<prefix>-0000.params`.
+// Where an exported tensor comes from: canonical node, weight role, canonical -> target transform.
+struct TensorOrigin {
+  std::string node, role, transform;
+};
+
 struct MxnetExport {
   mxnet::Symbol symbol;
-  std::vector<Tensor> params;  // named arg:/aux:
+  std::vector<Tensor> params;          // named arg:/aux:
+  std::vector<TensorOrigin> origins;   // parallel to params
 };
 MxnetExport export_mxnet(const Model& m);
 

@@ -29,6 +29,7 @@ struct Ctx {
   std::map<std::string, Shape> shapes;  // logical shapes without batch
   mxnet::Symbol sym;
   std::vector<Tensor> params;
+  std::vector<TensorOrigin> origins;
   std::map<std::string, Phys> values;
 };
 
@@ -43,7 +44,7 @@ int add_node(Ctx& c, SymNode n) {
   return static_cast<int>(c.sym.nodes.size() - 1);
 }
 
-int add_var(Ctx& c, const std::string& name, const Tensor& t, bool aux) {
+int add_var(Ctx& c, const std::string& name, const Tensor& t, bool aux, TensorOrigin origin) {
   SymNode v;
   v.op = "null";
   v.name = name;
@@ -57,6 +58,7 @@ int add_var(Ctx& c, const std::string& name, const Tensor& t, bool aux) {
     fail(ErrorKind::Unsupported, std::string("dtype ") + dtype_name(t.dtype) + " cannot be stored for MXNet 1.x",
          {}, "weight " + name);
   c.params.push_back(std::move(p));
+  c.origins.push_back(std::move(origin));
   return idx;
 }
 
@@ -185,9 +187,9 @@ void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
     std::vector<int> to_oihw = {static_cast<int>(r + 1), static_cast<int>(r)};
     for (size_t i = 0; i < r; ++i) to_oihw.push_back(static_cast<int>(i));
     const bool bias = n.attrs.value("use_bias", true);
-    const int w = add_var(c, n.name + "_weight", permuted(kw->tensor, to_oihw), false);
+    const int w = add_var(c, n.name + "_weight", permuted(kw->tensor, to_oihw), false, {n.name, "kernel", "transpose" + perm_str(to_oihw)});
     std::vector<int> ins = {in, w};
-    if (bias) ins.push_back(add_var(c, n.name + "_bias", n.weight("bias")->tensor, false));
+    if (bias) ins.push_back(add_var(c, n.name + "_bias", n.weight("bias")->tensor, false, {n.name, "bias", ""}));
     node = add_op(c, "Convolution", n.name,
                   {{"kernel", tuple(k)}, {"stride", tuple(s)}, {"dilate", tuple(d)}, {"pad", tuple(pad)},
                    {"num_filter", std::to_string(n.attrs.at("filters").get<int64_t>())},
@@ -225,9 +227,10 @@ void emit(Ctx& c, const Node& n) {
     const size_t rank = rank_of(c, n.inputs[0]);
     const int in = logical(c, n.inputs[0], n.name);
     const bool bias = n.attrs.value("use_bias", true);
-    const int w = add_var(c, n.name + "_weight", permuted(n.weight("kernel")->tensor, {1, 0}), false);
+    const int w = add_var(c, n.name + "_weight", permuted(n.weight("kernel")->tensor, {1, 0}), false,
+                          {n.name, "kernel", "transpose(1, 0)"});
     std::vector<int> ins = {in, w};
-    if (bias) ins.push_back(add_var(c, n.name + "_bias", n.weight("bias")->tensor, false));
+    if (bias) ins.push_back(add_var(c, n.name + "_bias", n.weight("bias")->tensor, false, {n.name, "bias", ""}));
     out.node = add_op(c, "FullyConnected", n.name,
                       {{"num_hidden", std::to_string(n.attrs.at("units").get<int64_t>())}, {"no_bias", bias ? "False" : "True"},
                        {"flatten", rank > 2 ? "False" : "True"}}, ins);
@@ -246,10 +249,11 @@ void emit(Ctx& c, const Node& n) {
       const Weight* mean = n.weight("moving_mean");
       return w ? w->tensor : filled(role, mean->tensor.dtype, mean->tensor.shape, v);
     };
-    std::vector<int> ins = {p.node, add_var(c, n.name + "_gamma", tensor_or("gamma", 1.0), false),
-                            add_var(c, n.name + "_beta", tensor_or("beta", 0.0), false),
-                            add_var(c, n.name + "_moving_mean", n.weight("moving_mean")->tensor, true),
-                            add_var(c, n.name + "_moving_var", n.weight("moving_variance")->tensor, true)};
+    auto filled_note = [&](const char* role) { return n.weight(role) ? std::string() : std::string("created: identity value"); };
+    std::vector<int> ins = {p.node, add_var(c, n.name + "_gamma", tensor_or("gamma", 1.0), false, {n.name, "gamma", filled_note("gamma")}),
+                            add_var(c, n.name + "_beta", tensor_or("beta", 0.0), false, {n.name, "beta", filled_note("beta")}),
+                            add_var(c, n.name + "_moving_mean", n.weight("moving_mean")->tensor, true, {n.name, "moving_mean", ""}),
+                            add_var(c, n.name + "_moving_var", n.weight("moving_variance")->tensor, true, {n.name, "moving_variance", ""})};
     out.node = add_op(c, "BatchNorm", n.name,
                       {{"axis", std::to_string(phys_axis)}, {"eps", fmt_float(n.attrs.value("epsilon", 1e-3))},
                        {"momentum", fmt_float(n.attrs.value("momentum", 0.99))}, {"fix_gamma", "False"},
@@ -313,7 +317,7 @@ void emit(Ctx& c, const Node& n) {
     out.perm = perm;
   } else if (op == "Embedding") {
     const Weight* w = n.weight("embeddings");
-    const int wv = add_var(c, n.name + "_weight", w->tensor, false);
+    const int wv = add_var(c, n.name + "_weight", w->tensor, false, {n.name, "embeddings", ""});
     out.node = add_op(c, "Embedding", n.name, {{"input_dim", std::to_string(w->tensor.shape.at(0))},
                                                {"output_dim", std::to_string(w->tensor.shape.at(1))}},
                       {logical(c, n.inputs[0], n.name), wv});
@@ -326,7 +330,7 @@ void emit(Ctx& c, const Node& n) {
 }  // namespace
 
 MxnetExport export_mxnet(const Model& m) {
-  Ctx c{m, infer_shapes(m), {}, {}, {}};
+  Ctx c{m, infer_shapes(m), {}, {}, {}, {}};
   c.sym.dialect = "attrs";
   c.sym.mxnet_version = 10300;
   for (const auto& n : m.nodes) emit(c, n);
@@ -334,7 +338,7 @@ MxnetExport export_mxnet(const Model& m) {
     const int node = logical(c, o, o);
     c.sym.heads.push_back(SymEntry{node, 0, 0});
   }
-  return MxnetExport{std::move(c.sym), std::move(c.params)};
+  return MxnetExport{std::move(c.sym), std::move(c.params), std::move(c.origins)};
 }
 
 }  // namespace wb

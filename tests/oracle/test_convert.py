@@ -203,3 +203,28 @@ class RoundTrips(unittest.TestCase):
                 for name, arr in src.items():
                     # the same bytes come back; keras-mxnet 'dot' kernels come back as FullyConnected (out, in)
                     self.assertIn(arr.tobytes(), again_bytes, name)
+
+
+class Manifest(unittest.TestCase):
+    def test_manifest_records_every_tensor(self):
+        import hashlib
+        src = fixture("keras2/cnn_batch_norm.h5")
+        d = tmpdir("manifest")
+        run("convert", src, "--to", "mxnet", "-o", d + "/m", "--manifest", d + "/man.json", check=0)
+        doc = json.load(open(d + "/man.json"))
+        params = ndarray_ref.load_dict(d + "/m-0000.params")
+        self.assertEqual(len(doc["tensors"]), len(params))
+        self.assertEqual(doc["source"]["framework"], "keras2")
+        self.assertEqual(doc["source"]["version"], "2.1.3")
+        self.assertEqual(doc["policy"]["strict"], True)
+        with h5py.File(src, "r") as f:
+            stored = {}
+            f["model_weights"].visititems(lambda n, o: stored.__setitem__(n.split("/", 1)[1], np.array(o))
+                                          if isinstance(o, h5py.Dataset) else None)
+        for t in doc["tensors"]:
+            self.assertEqual(t["sha256_after"], hashlib.sha256(params[t["target_name"]].tobytes()).hexdigest())
+            self.assertEqual(t["sha256_before"], hashlib.sha256(stored[t["source_name"]].tobytes()).hexdigest())
+            self.assertEqual(t["shape_after"], list(params[t["target_name"]].shape))
+        conv = [t for t in doc["tensors"] if t["target_name"] == "arg:conv2d_1_weight"][0]
+        self.assertEqual(conv["transform"], "transpose(3, 2, 0, 1)")
+        self.assertEqual(conv["dtype_before"], "float32")
