@@ -22,6 +22,7 @@ struct ConvertOptions {
   std::string input_shape;
   bool densify = false;
   std::string manifest;
+  std::string symbol_dialect = "attrs";
 };
 
 using nlohmann::json;
@@ -116,7 +117,9 @@ void run(const ConvertOptions& o) {
     refuse_overwrite(inputs, sym_path);
     refuse_overwrite(inputs, params_path);
     wb::AtomicFile sym(sym_path);
-    sym.write(wb::mxnet::write_symbol(ex.symbol));
+    if (o.symbol_dialect != "attrs" && o.symbol_dialect != "attr")
+      wb::fail(wb::ErrorKind::Usage, "--symbol-dialect takes attrs (MXNet >= 1.0) or attr (MXNet 0.9-0.12)");
+    sym.write(wb::mxnet::write_symbol(ex.symbol, o.symbol_dialect == "attr" ? 1100 : 10300, o.symbol_dialect));
     wb::mxnet::write_params(params_path, ex.params);
     sym.commit();
     n_tensors = ex.params.size();
@@ -170,6 +173,7 @@ void setup_convert(CLI::App& app) {
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
   cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224 (when the files do not say)");
   cmd->add_flag("--densify", o->densify, "Read MXNet sparse (row_sparse/csr) parameters as dense arrays");
+  cmd->add_option("--symbol-dialect", o->symbol_dialect, "attrs (MXNet >= 1.0, default) or attr (readable by MXNet 0.9-0.12)");
   cmd->add_option("--manifest", o->manifest, "Write a JSON record of every tensor's source, target, transform and sha256");
   cmd->callback([o] { run(*o); });
 }

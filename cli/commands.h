@@ -9,6 +9,7 @@ void setup_convert(CLI::App& app);
 void setup_demo(CLI::App& app);
 // Verbs that report findings set exit_status (1 = a finding) instead of throwing.
 void setup_diff(CLI::App& app, int& exit_status);
+void setup_doctor(CLI::App& app, int& exit_status);
 extern const char* const kDiffSeparator;
 
 }  // namespace wbcli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   wbcli::setup_convert(app);
   wbcli::setup_demo(app);
   wbcli::setup_diff(app, exit_status);
+  wbcli::setup_doctor(app, exit_status);
   try {
     app.parse(static_cast<int>(argv2.size()), argv2.data());
   } catch (const CLI::CallForHelp& e) {
