@@ -7,5 +7,6 @@ namespace wbcli {
 void setup_inspect(CLI::App& app);
 void setup_convert(CLI::App& app);
 void setup_demo(CLI::App& app);
+void setup_run(CLI::App& app);
 
 }  // namespace wbcli
