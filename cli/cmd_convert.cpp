@@ -2,9 +2,9 @@
 #include <fmt/format.h>
 
 #include <iostream>
-#include <sstream>
 
 #include "commands.h"
+#include "common.h"
 #include "core/io.h"
 #include "weightbridge/error.h"
 #include "weightbridge/load.h"
@@ -61,23 +61,6 @@ void write_manifest(const ConvertOptions& o, const wb::Model& m, const json& ten
   f.commit();
 }
 
-wb::Shape parse_shape(const std::string& s) {
-  wb::Shape out;
-  std::stringstream ss(s);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(part, &used);
-      if (used != part.size() || v <= 0) throw std::invalid_argument(part);
-      out.push_back(v);
-    } catch (const std::exception&) {
-      wb::fail(wb::ErrorKind::Usage, "--input-shape must be positive integers separated by commas, e.g. 1,28,28");
-    }
-  }
-  return out;
-}
-
 void apply_dtype(wb::Model& m, const std::string& dtype) {
   if (dtype == "keep") return;
   const auto t = wb::dtype_from_name(dtype);
@@ -97,12 +80,7 @@ void refuse_overwrite(const std::vector<std::string>& inputs, const std::string&
 
 void run(const ConvertOptions& o) {
   if (o.to != "mxnet" && o.to != "keras") wb::fail(wb::ErrorKind::Usage, "--to must be mxnet or keras");
-  wb::ImportOptions io;
-  if (!o.kernel_flip.empty()) {
-    if (o.kernel_flip != "yes" && o.kernel_flip != "no") wb::fail(wb::ErrorKind::Usage, "--kernel-flip takes yes or no");
-    io.kernel_flip = o.kernel_flip == "yes";
-  }
-  if (!o.input_shape.empty()) io.input_shape = parse_shape(o.input_shape);
+  wb::ImportOptions io = import_options(o.kernel_flip, o.input_shape);
   io.densify = o.densify;
   std::vector<std::string> inputs = o.sources;
   if (!o.arch.empty()) inputs.push_back(o.arch);

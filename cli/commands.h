@@ -11,5 +11,6 @@ void setup_demo(CLI::App& app);
 void setup_diff(CLI::App& app, int& exit_status);
 void setup_doctor(CLI::App& app, int& exit_status);
 extern const char* const kDiffSeparator;
+void setup_run(CLI::App& app);
 
 }  // namespace wbcli

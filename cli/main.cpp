@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "weightbridge 0.1.0");
   wbcli::setup_inspect(app);
   wbcli::setup_convert(app);
+  wbcli::setup_run(app);
   wbcli::setup_demo(app);
   wbcli::setup_diff(app, exit_status);
   wbcli::setup_doctor(app, exit_status);

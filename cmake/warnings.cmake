@@ -1,6 +1,6 @@
 add_library(wb_warnings INTERFACE)
 target_compile_options(wb_warnings INTERFACE
-  $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align>)
+  $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wno-missing-field-initializers>)
 if(WB_WERROR)
   target_compile_options(wb_warnings INTERFACE -Werror)
 endif()

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git
   libhdf5-dev hdf5-tools nlohmann-json3-dev libcli11-dev libfmt-dev libzip-dev libssl-dev
+  libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-h5py
 )

@@ -9,11 +9,15 @@
 //   Input       shape [dims without batch], dtype
 //   Dense       units, use_bias, activation                 weights kernel, bias
 //   Conv        rank, filters, kernel_size[], strides[], dilation[], groups, use_bias,
-//               padding "valid"|"same", data_format, activation   weights kernel, bias
+//               padding "valid"|"same"|"causal" (rank 1: dilation*(k-1) zeros before, none after),
+//               data_format, activation                  weights kernel, bias
 //   BatchNorm   axis (logical, may be negative), epsilon, center, scale, momentum
 //                                                           weights gamma, beta, moving_mean, moving_variance
 //   Embedding   input_dim, output_dim                       weights embeddings
-//   Activation  activation (relu, sigmoid, tanh, softmax, linear, softplus, softsign, elu, selu), axis
+//   Activation  activation (relu, sigmoid, tanh, softmax, linear, softplus, softsign, elu, selu,
+//               hard_sigmoid, exponential, swish/silu, gelu), axis (softmax; counts the batch axis,
+//               default -1), hard_sigmoid_slope (default 0.2, Keras 2; Keras 3 uses 1/6),
+//               approximate (gelu: tanh form, default false)
 //   LeakyReLU   alpha
 //   Pool        rank, pool_type max|avg, pool_size[], strides[], padding valid|same, data_format
 //   GlobalPool  rank, pool_type, data_format

@@ -220,7 +220,8 @@ void import_conv(Ctx& c, Node& n, const KLayer& k, int rank) {
              : cfg.contains("atrous_rate") ? cfg["atrous_rate"] : json(1);
   const std::string padding = cfg.contains("padding") ? cfg["padding"].get<std::string>()
                                                       : cfg.value("border_mode", std::string("valid"));
-  if (padding != "valid" && padding != "same")
+  // causal (Conv1D only): dilation * (kernel - 1) zeros before the sequence, none after.
+  if (padding != "valid" && padding != "same" && !(padding == "causal" && rank == 1))
     fail(ErrorKind::Unsupported, "padding '" + padding + "' is not supported yet", {}, "layer '" + n.name + "'");
   const bool use_bias = cfg.contains("use_bias") ? cfg["use_bias"].get<bool>() : cfg.value("bias", true);
   const auto r = static_cast<size_t>(rank);

@@ -149,7 +149,10 @@ void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
   const auto d = is_pool ? std::vector<int64_t>(r, 1) : n.attrs.at("dilation").get<std::vector<int64_t>>();
   std::vector<int64_t> pad(r, 0);
   std::map<std::string, std::string> extra;
-  if (n.attrs.value("padding", "valid") == "same") {
+  const std::string padding = n.attrs.value("padding", "valid");
+  if (padding != "valid" && padding != "same")
+    fail(ErrorKind::Unsupported, "padding '" + padding + "' cannot be exported to MXNet yet", {}, "layer '" + n.name + "'");
+  if (padding == "same") {
     const Shape& ish = c.shapes.at(n.inputs[0]);
     std::vector<int64_t> before(r), after(r);
     bool symmetric = true;

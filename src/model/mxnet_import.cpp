@@ -695,7 +695,16 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
   for (const auto& h : sym.heads) {
     const Value& val = c.values[static_cast<size_t>(h.node)];
     if (val.kind != Value::Layer) fail(ErrorKind::Unsupported, "graph output is not a layer output", symbol_path);
-    c.m.outputs.push_back(val.layer);
+    std::string out = val.layer;
+    if (!val.perm.empty() && !is_identity(val.perm)) {  // the output is held transposed: make that explicit
+      Node p;
+      p.name = out + "_output_permute";
+      p.op = "Permute";
+      p.attrs = {{"dims", std::vector<int>(val.perm.begin() + 1, val.perm.end())}};
+      p.inputs = {out};
+      out = add(c, std::move(p)).name;
+    }
+    c.m.outputs.push_back(out);
   }
   std::string unused;
   for (const auto& [name, t] : c.params)

@@ -1,0 +1,132 @@
+// Element-wise ops, activations and inference-time BatchNorm.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <functional>
+
+#include "engine/ops.h"
+
+namespace wb::engine {
+
+namespace {
+
+using Fn = std::function<float(float)>;
+
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// Scalar activations. Constants are Keras 2's (keras/activations.py, backend elu/selu).
+Fn scalar_activation(const std::string& name, const nlohmann::json& attrs) {
+  if (name == "relu") return [](float x) { return x > 0.0f ? x : 0.0f; };
+  if (name == "sigmoid") return sigmoid;
+  if (name == "tanh") return [](float x) { return std::tanh(x); };
+  if (name == "softplus") return [](float x) { return x > 0.0f ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); };
+  if (name == "softsign") return [](float x) { return x / (1.0f + std::fabs(x)); };
+  if (name == "elu") return [](float x) { return x > 0.0f ? x : std::expm1(x); };
+  if (name == "selu")
+    return [](float x) {
+      constexpr float kAlpha = 1.6732632423543772f, kScale = 1.0507009873554805f;
+      return kScale * (x > 0.0f ? x : kAlpha * std::expm1(x));
+    };
+  if (name == "hard_sigmoid") {
+    // Keras 2: clip(0.2 x + 0.5, 0, 1); Keras 3 uses slope 1/6 (set hard_sigmoid_slope).
+    const float slope = attrs.value("hard_sigmoid_slope", 0.2f);
+    return [slope](float x) { return std::min(1.0f, std::max(0.0f, slope * x + 0.5f)); };
+  }
+  if (name == "exponential") return [](float x) { return std::exp(x); };
+  if (name == "swish" || name == "silu") return [](float x) { return x * sigmoid(x); };
+  if (name == "gelu") {
+    if (attrs.value("approximate", false))
+      return [](float x) {
+        constexpr float kC = 0.7978845608028654f;  // sqrt(2 / pi)
+        return 0.5f * x * (1.0f + std::tanh(kC * (x + 0.044715f * x * x * x)));
+      };
+    return [](float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); };
+  }
+  unsupported("activation '" + name + "' is not implemented by the engine");
+}
+
+// Softmax along one axis, computed in double with the maximum subtracted.
+void softmax(Array& x, size_t axis) {
+  size_t outer = 1, inner = 1;
+  const size_t n = static_cast<size_t>(x.shape[axis]);
+  for (size_t i = 0; i < axis; ++i) outer *= static_cast<size_t>(x.shape[i]);
+  for (size_t i = axis + 1; i < x.shape.size(); ++i) inner *= static_cast<size_t>(x.shape[i]);
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t in = 0; in < inner; ++in) {
+      float* p = x.data.data() + o * n * inner + in;
+      float mx = -INFINITY;
+      for (size_t i = 0; i < n; ++i) mx = std::max(mx, p[i * inner]);
+      double sum = 0;
+      for (size_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(p[i * inner]) - mx);
+      for (size_t i = 0; i < n; ++i) p[i * inner] = static_cast<float>(std::exp(static_cast<double>(p[i * inner]) - mx) / sum);
+    }
+}
+
+}  // namespace
+
+void activate(const std::string& name, const nlohmann::json& attrs, Array& x) {
+  if (name == "linear") return;
+  if (name == "softmax") {
+    softmax(x, keras_axis(attrs.value("axis", int64_t{-1}), x.shape.size(), "softmax axis"));
+    return;
+  }
+  const Fn f = scalar_activation(name, attrs);
+  for (float& v : x.data) v = f(v);
+}
+
+Array op_activation(const OpArgs& a) {
+  Array y = a.one_input();
+  activate(a.node.attrs.value("activation", std::string("linear")), a.node.attrs, y);
+  return y;
+}
+
+Array op_leaky_relu(const OpArgs& a) {
+  Array y = a.one_input();
+  const float alpha = a.node.attrs.value("alpha", 0.3f);
+  for (float& v : y.data) v = v >= 0.0f ? v : alpha * v;
+  return y;
+}
+
+Array op_dropout(const OpArgs& a) { return a.one_input(); }  // identity at inference
+
+// y = (x - mean) / sqrt(var + eps) * gamma + beta, with gamma = 1 / beta = 0 when scale / center are off.
+Array op_batch_norm(const OpArgs& a) {
+  Array y = a.one_input();
+  const size_t axis = keras_axis(a.node.attrs.value("axis", int64_t{-1}), y.shape.size(), "axis");
+  const Shape c_shape = {y.shape[axis]};
+  const size_t c = static_cast<size_t>(y.shape[axis]);
+  const auto& mean = a.need_weight("moving_mean", c_shape).data;
+  const auto& var = a.need_weight("moving_variance", c_shape).data;
+  const bool scale = a.node.attrs.value("scale", true), center = a.node.attrs.value("center", true);
+  const std::vector<float> ones(c, 1.0f), zeros(c, 0.0f);
+  const auto& gamma = scale ? a.need_weight("gamma", c_shape).data : ones;
+  const auto& beta = center ? a.need_weight("beta", c_shape).data : zeros;
+  const double eps = a.node.attrs.value("epsilon", 1e-3);
+  std::vector<float> mul(c), add(c);
+  for (size_t i = 0; i < c; ++i) {
+    const double m = gamma[i] / std::sqrt(static_cast<double>(var[i]) + eps);
+    mul[i] = static_cast<float>(m);
+    add[i] = static_cast<float>(beta[i] - mean[i] * m);
+  }
+  size_t inner = 1;
+  for (size_t i = axis + 1; i < y.shape.size(); ++i) inner *= static_cast<size_t>(y.shape[i]);
+  for (size_t i = 0; i < y.data.size(); ++i) {
+    const size_t ch = i / inner % c;
+    y.data[i] = y.data[i] * mul[ch] + add[ch];
+  }
+  return y;
+}
+
+Array op_add(const OpArgs& a) {
+  if (a.in.size() < 2) bad_input(fmt::format("Add takes at least two inputs, got {}", a.in.size()));
+  Array y = *a.in[0];
+  for (size_t k = 1; k < a.in.size(); ++k) {
+    if (a.in[k]->shape != y.shape)
+      bad_input(fmt::format("Add of shapes {} and {} (broadcasting is not supported)", shape_str(y.shape),
+                            shape_str(a.in[k]->shape)));
+    for (size_t i = 0; i < y.data.size(); ++i) y.data[i] += a.in[k]->data[i];
+  }
+  return y;
+}
+
+}  // namespace wb::engine
