@@ -23,6 +23,8 @@ struct ConvertOptions {
   bool densify = false;
   std::string manifest;
   std::string symbol_dialect = "attrs";
+  bool verify = false;
+  wb::VerifyOptions verify_opt;
 };
 
 using nlohmann::json;
@@ -47,15 +49,24 @@ json manifest_row(const wb::Node* node, const wb::Weight* w, const std::string& 
   return r;
 }
 
+json verify_json(const wb::VerifyResult& r, const wb::VerifyOptions& opt) {
+  json outs = json::array();
+  for (const auto& c : r.outputs)
+    outs.push_back({{"a", c.name_a}, {"b", c.name_b}, {"shape", c.shape}, {"max_abs", c.max_abs}, {"max_rel", c.max_rel},
+                    {"within", c.within}});
+  return {{"ok", r.ok}, {"input", r.input_description}, {"atol", opt.atol}, {"rtol", opt.rtol}, {"outputs", outs},
+          {"first_divergence", r.first_divergence.empty() ? json(nullptr) : json(r.first_divergence)}};
+}
+
 void write_manifest(const ConvertOptions& o, const wb::Model& m, const json& tensors,
-                    const std::vector<std::string>& written) {
+                    const std::vector<std::string>& written, const json& verify) {
   json policy = {{"strict", true}, {"dtype", o.dtype}, {"kernel_flip", o.kernel_flip.empty() ? json(nullptr) : json(o.kernel_flip)},
                  {"densify", o.densify}, {"input_shape", o.input_shape.empty() ? json(nullptr) : json(o.input_shape)}};
   json doc = {{"tool", "weightbridge 0.1.0"}, {"sources", o.sources}, {"arch", o.arch.empty() ? json(nullptr) : json(o.arch)},
               {"source", {{"format", m.prov.format}, {"framework", m.prov.framework}, {"version", m.prov.version},
                           {"backend", m.prov.backend}, {"data_format", m.prov.data_format}}},
               {"quirks", m.prov.notes}, {"target", {{"framework", o.to}, {"files", written}}},
-              {"policy", policy}, {"tensors", tensors}, {"verify", nullptr}};
+              {"policy", policy}, {"tensors", tensors}, {"verify", verify}};
   wb::AtomicFile f(o.manifest);
   f.write(doc.dump(2) + "\n");
   f.commit();
@@ -78,7 +89,7 @@ void refuse_overwrite(const std::vector<std::string>& inputs, const std::string&
     if (wb::same_file(in, out)) wb::fail(wb::ErrorKind::Usage, "output would overwrite an input file", out);
 }
 
-void run(const ConvertOptions& o) {
+bool run(const ConvertOptions& o) {
   if (o.to != "mxnet" && o.to != "keras") wb::fail(wb::ErrorKind::Usage, "--to must be mxnet or keras");
   wb::ImportOptions io = import_options(o.kernel_flip, o.input_shape);
   io.densify = o.densify;
@@ -129,18 +140,29 @@ void run(const ConvertOptions& o) {
       std::cout << fmt::format("  {:<28} {:<16} {:<18} {:<8} {}\n", w.source, n.name + "." + w.role,
                                wb::shape_str(w.tensor.shape), wb::dtype_name(w.tensor.dtype),
                                w.transform.empty() ? "as is" : w.transform);
-  if (!o.manifest.empty()) {
-    refuse_overwrite(inputs, o.manifest);
-    write_manifest(o, m, manifest, written);
-    written.push_back(o.manifest);
-  }
   for (const auto& p : written) std::cout << "wrote " << p << "\n";
   std::cout << fmt::format("{} tensors converted\n", n_tensors);
+  json verify = nullptr;
+  bool ok = true;
+  if (o.verify) {
+    // The files just written, read back as any user would, against the source.
+    const wb::Model target = wb::load_model(written, std::nullopt, {});
+    const wb::VerifyResult r = wb::verify_models(m, target, {}, o.verify_opt);
+    std::cout << "verify (source vs written files):\n";
+    ok = print_verify(r, o.verify_opt);
+    verify = verify_json(r, o.verify_opt);
+  }
+  if (!o.manifest.empty()) {
+    refuse_overwrite(inputs, o.manifest);
+    write_manifest(o, m, manifest, written, verify);
+    std::cout << "wrote " << o.manifest << "\n";
+  }
+  return ok;
 }
 
 }  // namespace
 
-void setup_convert(CLI::App& app) {
+void setup_convert(CLI::App& app, int& exit_status) {
   auto o = std::make_shared<ConvertOptions>();
   auto* cmd = app.add_subcommand("convert", "Convert a Keras model to MXNet or an MXNet model to Keras");
   cmd->add_option("sources", o->sources, "Source files: a Keras .h5/.keras (+ model JSON), or MXNet -symbol.json + .params")->required();
@@ -153,7 +175,11 @@ void setup_convert(CLI::App& app) {
   cmd->add_flag("--densify", o->densify, "Read MXNet sparse (row_sparse/csr) parameters as dense arrays");
   cmd->add_option("--symbol-dialect", o->symbol_dialect, "attrs (MXNet >= 1.0, default) or attr (readable by MXNet 0.9-0.12)");
   cmd->add_option("--manifest", o->manifest, "Write a JSON record of every tensor's source, target, transform and sha256");
-  cmd->callback([o] { run(*o); });
+  cmd->add_flag("--verify", o->verify, "Run source and written model on the same random input and compare (exit 1 on mismatch)");
+  cmd->add_option("--atol", o->verify_opt.atol, "Absolute tolerance of --verify (default 1e-5)");
+  cmd->add_option("--rtol", o->verify_opt.rtol, "Relative tolerance of --verify (default 1e-5)");
+  cmd->add_option("--seed", o->verify_opt.seed, "Seed of --verify's random input (default 0)");
+  cmd->callback([o, &exit_status] { exit_status = run(*o) ? 0 : 1; });
 }
 
 }  // namespace wbcli

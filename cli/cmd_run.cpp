@@ -27,17 +27,6 @@ struct RunOptions {
 
 constexpr size_t kShownValues = 8;
 
-wb::Array read_input(const std::string& path) {
-  const wb::mxnet::ParamsFile f = wb::mxnet::read_params(path);
-  if (f.container != "npy")
-    wb::fail(wb::ErrorKind::Usage, "--input takes a single .npy array (this is an " + f.container + " file)", path);
-  const wb::Tensor t = wb::mxnet::record_tensor(f, 0);
-  if (!wb::dtype_info(t.dtype).is_float && t.dtype != wb::DType::I32 && t.dtype != wb::DType::I64)
-    wb::fail(wb::ErrorKind::Unsupported, std::string("input dtype ") + wb::dtype_name(t.dtype) +
-                                             " (float, int32 or int64 arrays are accepted)", path);
-  return wb::Array{t.shape, wb::to_f32(t.load(), t.dtype)};
-}
-
 void print_output(const std::string& name, const wb::Array& a) {
   std::string values;
   for (size_t i = 0; i < std::min(kShownValues, a.data.size()); ++i) values += fmt::format("{}{:.8g}", i ? " " : "", a.data[i]);

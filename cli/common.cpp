@@ -1,8 +1,12 @@
 #include "common.h"
 
+#include <fmt/format.h>
+
+#include <iostream>
 #include <sstream>
 
 #include "weightbridge/error.h"
+#include "weightbridge/mxnet_params.h"
 
 namespace wbcli {
 
@@ -35,6 +39,38 @@ wb::ImportOptions import_options(const std::string& kernel_flip, const std::stri
   }
   if (!input_shape.empty()) io.input_shape = parse_shape(input_shape);
   return io;
+}
+
+wb::Array read_input(const std::string& path) {
+  const wb::mxnet::ParamsFile f = wb::mxnet::read_params(path);
+  if (f.container != "npy")
+    wb::fail(wb::ErrorKind::Usage, "--input takes a single .npy array (this is an " + f.container + " file)", path);
+  const wb::Tensor t = wb::mxnet::record_tensor(f, 0);
+  if (!wb::dtype_info(t.dtype).is_float && t.dtype != wb::DType::I32 && t.dtype != wb::DType::I64)
+    wb::fail(wb::ErrorKind::Unsupported, std::string("input dtype ") + wb::dtype_name(t.dtype) +
+                                             " (float, int32 or int64 arrays are accepted)", path);
+  return wb::Array{t.shape, wb::to_f32(t.load(), t.dtype)};
+}
+
+
+bool print_verify(const wb::VerifyResult& r, const wb::VerifyOptions& opt) {
+  std::cout << "input: " << r.input_description << "\n";
+  for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
+  for (const auto& c : r.outputs) {
+    std::cout << fmt::format("output {} vs {}: shape {}, max abs error {:.3g}, max rel error {:.3g} ({} atol {:g} + rtol {:g})\n",
+                             c.name_a, c.name_b, wb::shape_str(c.shape), c.max_abs, c.max_rel,
+                             c.within ? "within" : "OUTSIDE", opt.atol, opt.rtol);
+    if (!c.within)
+      std::cout << fmt::format("  worst element [{}]: a = {:.9g}, b = {:.9g}\n", c.worst_index, c.worst_a, c.worst_b);
+  }
+  if (!r.ok) {
+    if (r.first_divergence.empty())
+      std::cout << "first divergence: could not be localised (no layer of a has a same-named counterpart in b that differs)\n";
+    else
+      std::cout << fmt::format("first divergence: layer '{}' (max abs error {:.3g})\n", r.first_divergence, r.divergence_max_abs);
+  }
+  std::cout << (r.ok ? "verify: PASS\n" : "verify: FAIL\n");
+  return r.ok;
 }
 
 }  // namespace wbcli

@@ -3,10 +3,17 @@
 #include <string>
 
 #include "weightbridge/convert.h"
+#include "weightbridge/verify.h"
 
 namespace wbcli {
 
 // --kernel-flip yes|no and --input-shape D1,D2,... as ImportOptions ("" = not given).
 wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape);
+
+// A model input from a single .npy file (float or integer), as float32.
+wb::Array read_input(const std::string& path);
+
+// Prints a verification result; returns true when it passed.
+bool print_verify(const wb::VerifyResult& r, const wb::VerifyOptions& opt);
 
 }  // namespace wbcli

@@ -22,11 +22,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "weightbridge 0.1.0");
   wbcli::setup_inspect(app);
-  wbcli::setup_convert(app);
+  wbcli::setup_convert(app, exit_status);
   wbcli::setup_run(app);
   wbcli::setup_demo(app);
   wbcli::setup_diff(app, exit_status);
   wbcli::setup_doctor(app, exit_status);
+  wbcli::setup_verify(app, exit_status);
   try {
     app.parse(static_cast<int>(argv2.size()), argv2.data());
   } catch (const CLI::CallForHelp& e) {

@@ -378,8 +378,29 @@ void simple(Ctx& c, const SymNode& n, Value& out, const std::string& op, json at
   out = layer_value(add(c, std::move(node)).name);
 }
 
+// An activation that weightbridge's exporter split off a Dense/Conv layer (node "<layer>_<act>",
+// the layer's only consumer) goes back into the layer, so Keras -> MXNet -> Keras keeps its layers.
+bool fuse_activation(Ctx& c, const SymNode& n, Value& out, const std::string& op, const json& attrs) {
+  if (op != "Activation" || n.inputs.size() != 1) return false;
+  const std::string act = attrs.value("activation", "");
+  if (act == "softmax" && attrs.value("axis", int64_t{-1}) != -1) return false;
+  const Value& in = input_value(c, n, 0);
+  Node* layer = in.kind == Value::Layer ? c.m.find(in.layer) : nullptr;
+  if (!layer || (layer->op != "Dense" && layer->op != "Conv") || layer->attrs.value("activation", "linear") != "linear" ||
+      n.name != layer->name + "_" + act)
+    return false;
+  int consumers = 0;
+  for (const auto& other : c.sym.nodes)
+    for (const auto& e : other.inputs) consumers += e.node == n.inputs[0].node;
+  if (consumers != 1) return false;
+  layer->attrs["activation"] = act;
+  out = in;
+  return true;
+}
+
 // Element-wise ops work in any axis order: the layout the inputs are held in carries through.
 void elementwise(Ctx& c, const SymNode& n, Value& out, const std::string& op, json attrs, size_t n_inputs = 1) {
+  if (fuse_activation(c, n, out, op, attrs)) return;
   const std::vector<int> held = data_value(c, n, 0).perm;
   bool same = true;
   for (size_t i = 1; i < n_inputs; ++i) same = same && data_value(c, n, i).perm == held;
@@ -660,6 +681,24 @@ void walk(Ctx& c) {
   }
 }
 
+// Symbols rarely declare the data shape. When an input feeds a Dense layer (directly or through the
+// Flatten that FullyConnected implies), the kernel gives its width.
+void infer_unknown_input_shapes(Model& m) {
+  for (auto& in : m.nodes) {
+    if (in.op != "Input" || !in.attrs.at("shape").empty()) continue;
+    std::string cur = in.name;
+    for (const auto& n : m.nodes) {
+      if (n.inputs.size() != 1 || n.inputs[0] != cur) continue;
+      if (n.op == "Flatten") {
+        cur = n.name;
+        continue;
+      }
+      if (n.op == "Dense") in.attrs["shape"] = Shape{n.weight("kernel")->tensor.shape.at(0)};
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, const std::string& symbol_path,
@@ -692,6 +731,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     e.in_file(symbol_path);
     throw;
   }
+  infer_unknown_input_shapes(c.m);
   for (const auto& h : sym.heads) {
     const Value& val = c.values[static_cast<size_t>(h.node)];
     if (val.kind != Value::Layer) fail(ErrorKind::Unsupported, "graph output is not a layer output", symbol_path);

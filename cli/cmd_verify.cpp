@@ -1,0 +1,42 @@
+// weightbridge verify SRC... --against DST... [--input X.npy ...] [--seed N] [--atol A] [--rtol R]
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "commands.h"
+#include "common.h"
+#include "weightbridge/load.h"
+
+namespace wbcli {
+
+void setup_verify(CLI::App& app, int& exit_status) {
+  struct Options {
+    std::vector<std::string> src, dst, inputs;
+    wb::VerifyOptions v;
+    std::string kernel_flip, kernel_flip_against, input_shape;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("verify", "Run two models on the same input and compare every output element");
+  cmd->add_option("src", o->src, "Files of the first model")->required();
+  cmd->add_option("--against", o->dst, "Files of the second model")->required();
+  cmd->add_option("--input", o->inputs, "Input .npy (repeat for several inputs); default: a seeded random input");
+  cmd->add_option("--seed", o->v.seed, "Seed of the random input (default 0)");
+  cmd->add_option("--atol", o->v.atol, "Absolute tolerance (default 1e-5)");
+  cmd->add_option("--rtol", o->v.rtol, "Relative tolerance (default 1e-5)");
+  cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no for a Keras 1 source");
+  cmd->add_option("--kernel-flip-against", o->kernel_flip_against, "yes|no for a Keras 1 file given with --against");
+  cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, when the files do not say");
+  cmd->callback([o, &exit_status] {
+    const wb::Model a = wb::load_model(o->src, std::nullopt, import_options(o->kernel_flip, o->input_shape));
+    const wb::Model b = wb::load_model(o->dst, std::nullopt, import_options(o->kernel_flip_against, o->input_shape));
+    std::vector<wb::Array> inputs;
+    for (const auto& p : o->inputs) inputs.push_back(read_input(p));
+    std::cout << fmt::format("a: {} {} ({})\nb: {} {} ({})\n", a.prov.framework, a.prov.version, a.prov.format,
+                             b.prov.framework, b.prov.version, b.prov.format);
+    const wb::VerifyResult r = wb::verify_models(a, b, inputs, o->v);
+    if (!o->inputs.empty()) std::cout << "input files: " << o->inputs.front() << (o->inputs.size() > 1 ? " ..." : "") << "\n";
+    exit_status = print_verify(r, o->v) ? 0 : 1;
+  });
+}
+
+}  // namespace wbcli

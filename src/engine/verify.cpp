@@ -1,0 +1,174 @@
+#include "weightbridge/verify.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "weightbridge/error.h"
+
+namespace wb {
+namespace {
+
+std::vector<const Node*> input_nodes(const Model& m) {
+  std::vector<const Node*> out;
+  for (const auto& n : m.nodes)
+    if (n.op == "Input") out.push_back(&n);
+  return out;
+}
+
+// The largest index an input may take when it feeds an Embedding (-1 when it does not).
+int64_t embedding_range(const Model& m, const std::string& input) {
+  for (const auto& n : m.nodes)
+    if (n.op == "Embedding" && !n.inputs.empty() && n.inputs[0] == input)
+      return n.attrs.value("input_dim", int64_t{1});
+  return -1;
+}
+
+Array random_input(const Model& m, const Node& in, const VerifyOptions& opt, std::mt19937_64& rng,
+                   std::string& description) {
+  Shape shape = {opt.batch};
+  if (in.attrs.at("shape").empty())
+    fail(ErrorKind::Usage, "input '" + in.name + "' has an unknown shape: give --input X.npy or --input-shape");
+  for (const auto& d : in.attrs.at("shape")) {
+    const int64_t v = d.get<int64_t>();
+    if (v <= 0)
+      fail(ErrorKind::Usage, "input '" + in.name + "' has an unknown dimension: give --input X.npy or --input-shape");
+    shape.push_back(v);
+  }
+  Array a{shape, std::vector<float>(array_numel(shape))};
+  const int64_t range = embedding_range(m, in.name);
+  if (range > 0) {
+    std::uniform_int_distribution<int64_t> dist(0, range - 1);
+    for (auto& v : a.data) v = static_cast<float>(dist(rng));
+    description += fmt::format("{}random integers [0, {}) shape {}", description.empty() ? "" : "; ", range, shape_str(shape));
+  } else {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (auto& v : a.data) v = dist(rng);
+    description += fmt::format("{}random uniform [-1, 1) shape {}", description.empty() ? "" : "; ", shape_str(shape));
+  }
+  return a;
+}
+
+Array transpose(const Array& a, const std::vector<int>& perm) {
+  Shape out_shape(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) out_shape[i] = a.shape[static_cast<size_t>(perm[i])];
+  Bytes in(a.data.size() * 4);
+  std::memcpy(in.data(), a.data.data(), in.size());
+  const Bytes out = permute_bytes(in, a.shape, 4, perm);
+  Array r{out_shape, std::vector<float>(a.data.size())};
+  std::memcpy(r.data.data(), out.data(), out.size());
+  return r;
+}
+
+// The same input for b: as is when the shapes agree, else moved between channels-first and
+// channels-last when that makes them agree.
+Array input_for(const Array& a, const Node& b_in, std::vector<std::string>& notes) {
+  Shape want = {a.shape.empty() ? 1 : a.shape[0]};
+  for (const auto& d : b_in.attrs.at("shape")) want.push_back(d.get<int64_t>());
+  auto agrees = [&](const Shape& s) {
+    if (s.size() != want.size()) return false;
+    for (size_t i = 1; i < s.size(); ++i)
+      if (want[i] > 0 && want[i] != s[i]) return false;
+    return true;
+  };
+  if (agrees(a.shape)) return a;
+  const size_t r = a.shape.size();
+  if (r >= 3) {
+    std::vector<int> to_last = {0}, to_first = {0, static_cast<int>(r - 1)};
+    for (size_t i = 2; i < r; ++i) to_last.push_back(static_cast<int>(i));
+    to_last.push_back(1);
+    for (size_t i = 1; i + 1 < r; ++i) to_first.push_back(static_cast<int>(i));
+    for (const auto& p : {to_last, to_first}) {
+      Array t = transpose(a, p);
+      if (agrees(t.shape)) {
+        notes.push_back(fmt::format("input '{}' given to b in the other data format: {} -> {}", b_in.name,
+                                    shape_str(a.shape), shape_str(t.shape)));
+        return t;
+      }
+    }
+  }
+  fail(ErrorKind::Mapping, fmt::format("input shape {} does not fit b's input '{}' {}", shape_str(a.shape), b_in.name,
+                                     shape_str(want)));
+}
+
+OutputComparison compare(const Array& a, const Array& b, const VerifyOptions& opt) {
+  OutputComparison c;
+  c.shape = a.shape;
+  if (a.shape != b.shape) {
+    c.within = false;
+    c.max_abs = INFINITY;
+    return c;
+  }
+  double worst_excess = -1;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    const double x = a.data[i], y = b.data[i];
+    const double d = std::isnan(x) || std::isnan(y) ? (std::isnan(x) && std::isnan(y) ? 0.0 : INFINITY) : std::fabs(x - y);
+    const double excess = d - (opt.atol + opt.rtol * std::fabs(x));
+    if (d > c.max_abs) c.max_abs = d;
+    if (d > 0) c.max_rel = std::max(c.max_rel, d / std::max(std::fabs(x), std::fabs(y)));
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      c.worst_index = i;
+      c.worst_a = a.data[i];
+      c.worst_b = b.data[i];
+    }
+    if (excess > 0) c.within = false;
+  }
+  return c;
+}
+
+// The first layer of a (in graph order) whose output differs from the same-named layer of b.
+void localise(const Model& a, const Model& b, const std::map<std::string, Array>& feed_a,
+              const std::map<std::string, Array>& feed_b, const VerifyOptions& opt, VerifyResult& r) {
+  const auto all_a = run_model(a, feed_a, true), all_b = run_model(b, feed_b, true);
+  for (const auto& n : a.nodes) {
+    if (n.op == "Input") continue;
+    const Node* m = b.find(n.name);
+    if (!m || m->op != n.op || m->attrs.value("activation", "") != n.attrs.value("activation", "")) continue;
+    const auto ia = all_a.find(n.name), ib = all_b.find(n.name);
+    if (ia == all_a.end() || ib == all_b.end() || ia->second.shape != ib->second.shape) continue;
+    const OutputComparison c = compare(ia->second, ib->second, opt);
+    if (!c.within) {
+      r.first_divergence = n.name;
+      r.divergence_max_abs = c.max_abs;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+VerifyResult verify_models(const Model& a, const Model& b, std::vector<Array> inputs, const VerifyOptions& opt) {
+  VerifyResult r;
+  const auto ins_a = input_nodes(a), ins_b = input_nodes(b);
+  if (ins_a.size() != ins_b.size())
+    fail(ErrorKind::Mapping, fmt::format("the models have different input counts ({} vs {})", ins_a.size(), ins_b.size()));
+  if (inputs.empty()) {
+    std::mt19937_64 rng(opt.seed);
+    for (const Node* in : ins_a) inputs.push_back(random_input(a, *in, opt, rng, r.input_description));
+    r.input_description += fmt::format(", seed {}", opt.seed);
+  } else if (inputs.size() != ins_a.size()) {
+    fail(ErrorKind::Usage, fmt::format("the model has {} input(s) but {} were given", ins_a.size(), inputs.size()));
+  }
+  std::map<std::string, Array> feed_a, feed_b;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    feed_a[ins_a[i]->name] = inputs[i];
+    feed_b[ins_b[i]->name] = input_for(inputs[i], *ins_b[i], r.notes);
+  }
+  const auto out_a = run_model(a, feed_a), out_b = run_model(b, feed_b);
+  if (a.outputs.size() != b.outputs.size())
+    fail(ErrorKind::Mapping, fmt::format("the models have different output counts ({} vs {})", a.outputs.size(), b.outputs.size()));
+  for (size_t i = 0; i < a.outputs.size(); ++i) {
+    OutputComparison c = compare(out_a.at(a.outputs[i]), out_b.at(b.outputs[i]), opt);
+    c.name_a = a.outputs[i];
+    c.name_b = b.outputs[i];
+    r.ok = r.ok && c.within;
+    r.outputs.push_back(c);
+  }
+  if (!r.ok) localise(a, b, feed_a, feed_b, opt, r);
+  return r;
+}
+
+}  // namespace wb
