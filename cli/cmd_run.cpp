@@ -72,8 +72,8 @@ void setup_run(CLI::App& app) {
       "float32), matched to the model's inputs in order. Each -o writes the next model output, in order, as a float32 "
       ".npy; every output's shape and first values are printed.");
   cmd->add_option("sources", o->sources, "Model files: a Keras .h5/.keras (+ model JSON), or MXNet -symbol.json + .params")->required();
-  cmd->add_option("--input", o->inputs, "Input .npy (repeat for each model input, in order)")->required();
-  cmd->add_option("-o,--output", o->outputs, "Output .npy (repeat for the 2nd, 3rd... model output)");
+  cmd->add_option("--input", o->inputs, "Input .npy (repeat for each model input, in order)")->required()->allow_extra_args(false);
+  cmd->add_option("-o,--output", o->outputs, "Output .npy (repeat for the 2nd, 3rd... model output)")->allow_extra_args(false);
   cmd->add_option("--arch", o->arch, "Architecture for weights-only sources (Keras model JSON or .h5, MXNet symbol JSON)");
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
   cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224 (when the files do not say)");

@@ -29,6 +29,7 @@ class Engine {
   // Checks every node's op against the op table and loads every weight as float32. The model
   // must outlive the Engine.
   explicit Engine(const Model& m);
+  explicit Engine(Model&&) = delete;  // would leave the Engine pointing at a temporary
 
   // Names of the Input nodes in model order (the order positional inputs are matched in).
   const std::vector<std::string>& input_names() const { return inputs_; }

@@ -1,26 +1,30 @@
 // Single-precision GEMM: OpenBLAS cblas_sgemm, and the plain-loop oracle it is tested against.
 //
-// Why OpenBLAS rather than Eigen (measured on the 2-core AMD EPYC development machine, Debian 12,
-// OpenBLAS 0.3.21 pthread, Eigen 3.4.0, g++ 12 -O3; GFLOP/s, best of several runs, row-major
-// C = A*B with the (M, N, K) a ResNet-50 convolution or dense layer hands to GEMM):
+// Why OpenBLAS rather than Eigen. Measured on the 2-core AMD EPYC development machine (Debian 12,
+// OpenBLAS 0.3.21 pthread, Eigen 3.4.0, g++ 12 -O3), GFLOP/s, best of 10-60 calls, row-major
+// C = A*B in the orientation the engine uses (M = output positions, N = filters, K = taps x
+// input channels) for ResNet-50's GEMMs; other builds were sharing the two cores (load ~4.5):
 //
-//   shape (M x N x K)               OpenBLAS 1 thr   Eigen -O3 (SSE2)   Eigen -march=native
-//   64 x 3136 x 576   (3x3, 56x56)        76              5.6                 14-39
-//   128 x 784 x 1152  (3x3, 28x28)        93              2.6                 14-75
-//   256 x 3136 x 64   (1x1, 56x56)       100              4.4                 68-80
-//   512 x 49 x 4608   (3x3, 7x7)         20-63            9.2                 14-66
-//   1000 x 8 x 2048   (dense, batch 8)    45-49          46                   28-56
-//   1024 x 1024 x 1024                    24-34          10                   8-22
+//   M x N x K                            OpenBLAS  Eigen -O3  Eigen -march=native  (1 thread)
+//   12544 x 64 x 147   conv1 7x7/2          71        32            60
+//   3136 x 64 x 576    3x3, 56x56           86        35            76
+//   3136 x 256 x 64    1x1, 56x56          101        38            84
+//   784 x 128 x 1152   3x3, 28x28          101        37            78
+//   49 x 512 x 4608    3x3, 7x7             78        26            51
+//   1 x 1000 x 2048    dense, batch 1       43 (sgemv) 28           41
+//   8 x 1000 x 2048    dense, batch 8       54        21            52
+//   1024 x 1024 x 1024                      71        26            58
 //
-// OpenBLAS selects its AVX2/FMA kernels at run time, so the project's portable build flags get
-// them; Eigen only vectorises for the instruction set the code is compiled for, and -march=native
-// would tie the binary to the build machine. Eigen was faster only for matrix-vector shapes
-// (dense at batch 1, where cblas_sgemm's N=1 path is slow; we call sgemv there). The figures
-// were noisy because other builds shared the two cores; OpenBLAS' second thread lost more than
-// it gained under that load, so the engine runs OpenBLAS single-threaded (kThreads below; the
-// reference engine is for checking, and verify runs beside other jobs).
+// OpenBLAS picks its AVX2/FMA kernels at run time, so the project's portable flags get them;
+// Eigen vectorises only for the instruction set it is compiled for (-march=native would tie the
+// binary to the build machine) and is slower even then. With two threads OpenBLAS gained
+// 0.9-2.2x (1024^3: 93) while the other core was busy, and Eigen's OpenMP threads collapsed to
+// 2-30. The engine therefore runs OpenBLAS single-threaded unless OPENBLAS_NUM_THREADS is set:
+// it is a checking tool that often runs beside other jobs (ctest -j), and one thread keeps its
+// timings steady.
 #include <cblas.h>
 
+#include <cstdlib>
 #include <mutex>
 
 #include "weightbridge/engine.h"
@@ -29,18 +33,18 @@ namespace wb {
 
 namespace {
 
-constexpr int kThreads = 1;
-
 void init_blas() {
   static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(kThreads); });
+  std::call_once(once, [] {
+    if (!std::getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+  });
 }
 
 int as_int(size_t v) { return static_cast<int>(v); }
 
 }  // namespace
 
-const char* blas_name() { return "OpenBLAS (cblas_sgemm, single-threaded)"; }
+const char* blas_name() { return "OpenBLAS cblas_sgemm"; }
 
 void sgemm(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb, float beta,
            float* c, size_t ldc) {

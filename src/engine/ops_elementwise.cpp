@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <functional>
 
 #include "engine/ops.h"
 
@@ -10,37 +9,42 @@ namespace wb::engine {
 
 namespace {
 
-using Fn = std::function<float(float)>;
-
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+// Applies f to every value; a template so that f is inlined into the loop.
+template <class F>
+void map(Array& x, F f) {
+  for (float& v : x.data) v = f(v);
+}
+
 // Scalar activations. Constants are Keras 2's (keras/activations.py, backend elu/selu).
-Fn scalar_activation(const std::string& name, const nlohmann::json& attrs) {
-  if (name == "relu") return [](float x) { return x > 0.0f ? x : 0.0f; };
-  if (name == "sigmoid") return sigmoid;
-  if (name == "tanh") return [](float x) { return std::tanh(x); };
-  if (name == "softplus") return [](float x) { return x > 0.0f ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); };
-  if (name == "softsign") return [](float x) { return x / (1.0f + std::fabs(x)); };
-  if (name == "elu") return [](float x) { return x > 0.0f ? x : std::expm1(x); };
+void scalar_activation(const std::string& name, const nlohmann::json& attrs, Array& x) {
+  if (name == "relu") return map(x, [](float v) { return v > 0.0f ? v : 0.0f; });
+  if (name == "sigmoid") return map(x, sigmoid);
+  if (name == "tanh") return map(x, [](float v) { return std::tanh(v); });
+  if (name == "softplus")
+    return map(x, [](float v) { return v > 0.0f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); });
+  if (name == "softsign") return map(x, [](float v) { return v / (1.0f + std::fabs(v)); });
+  if (name == "elu") return map(x, [](float v) { return v > 0.0f ? v : std::expm1(v); });
   if (name == "selu")
-    return [](float x) {
+    return map(x, [](float v) {
       constexpr float kAlpha = 1.6732632423543772f, kScale = 1.0507009873554805f;
-      return kScale * (x > 0.0f ? x : kAlpha * std::expm1(x));
-    };
+      return kScale * (v > 0.0f ? v : kAlpha * std::expm1(v));
+    });
   if (name == "hard_sigmoid") {
     // Keras 2: clip(0.2 x + 0.5, 0, 1); Keras 3 uses slope 1/6 (set hard_sigmoid_slope).
     const float slope = attrs.value("hard_sigmoid_slope", 0.2f);
-    return [slope](float x) { return std::min(1.0f, std::max(0.0f, slope * x + 0.5f)); };
+    return map(x, [slope](float v) { return std::min(1.0f, std::max(0.0f, slope * v + 0.5f)); });
   }
-  if (name == "exponential") return [](float x) { return std::exp(x); };
-  if (name == "swish" || name == "silu") return [](float x) { return x * sigmoid(x); };
+  if (name == "exponential") return map(x, [](float v) { return std::exp(v); });
+  if (name == "swish" || name == "silu") return map(x, [](float v) { return v * sigmoid(v); });
   if (name == "gelu") {
     if (attrs.value("approximate", false))
-      return [](float x) {
+      return map(x, [](float v) {
         constexpr float kC = 0.7978845608028654f;  // sqrt(2 / pi)
-        return 0.5f * x * (1.0f + std::tanh(kC * (x + 0.044715f * x * x * x)));
-      };
-    return [](float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); };
+        return 0.5f * v * (1.0f + std::tanh(kC * (v + 0.044715f * v * v * v)));
+      });
+    return map(x, [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.7071067811865476f)); });
   }
   unsupported("activation '" + name + "' is not implemented by the engine");
 }
@@ -70,8 +74,7 @@ void activate(const std::string& name, const nlohmann::json& attrs, Array& x) {
     softmax(x, keras_axis(attrs.value("axis", int64_t{-1}), x.shape.size(), "softmax axis"));
     return;
   }
-  const Fn f = scalar_activation(name, attrs);
-  for (float& v : x.data) v = f(v);
+  scalar_activation(name, attrs, x);
 }
 
 Array op_activation(const OpArgs& a) {
@@ -110,10 +113,11 @@ Array op_batch_norm(const OpArgs& a) {
   }
   size_t inner = 1;
   for (size_t i = axis + 1; i < y.shape.size(); ++i) inner *= static_cast<size_t>(y.shape[i]);
-  for (size_t i = 0; i < y.data.size(); ++i) {
-    const size_t ch = i / inner % c;
-    y.data[i] = y.data[i] * mul[ch] + add[ch];
-  }
+  const size_t outer = c * inner == 0 ? 0 : y.data.size() / (c * inner);
+  float* p = y.data.data();
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t ch = 0; ch < c; ++ch)
+      for (size_t i = 0; i < inner; ++i, ++p) *p = *p * mul[ch] + add[ch];
   return y;
 }
 

@@ -97,8 +97,9 @@ bool is_pointwise(const Window& w) {
 
 void add_bias(Array& y, const Array* bias) {
   if (!bias) return;
-  const size_t c = bias->data.size();
-  for (size_t i = 0; i < y.data.size(); ++i) y.data[i] += bias->data[i % c];
+  const size_t c = bias->data.size();  // the last axis
+  for (size_t row = 0; row < y.data.size(); row += c)
+    for (size_t j = 0; j < c; ++j) y.data[row + j] += bias->data[j];
 }
 
 Array conv_channels_last(const OpArgs& a, const Array& x) {

@@ -471,6 +471,9 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
       fail(ErrorKind::Malformed, std::string("model config: ") + e.what(), {}, "layer '" + k.name + "'");
     }
     if (n.op == "Conv" || n.op == "Pool" || n.op == "GlobalPool") m.prov.data_format = n.attrs.value("data_format", "");
+    // Keras 3 redefined hard_sigmoid as relu6(x + 3) / 6: slope 1/6 instead of Keras 2's 0.2.
+    if (m.prov.framework == "keras3" && n.attrs.value("activation", "") == "hard_sigmoid")
+      n.attrs["hard_sigmoid_slope"] = 1.0 / 6.0;
     m.nodes.push_back(std::move(n));
   }
   m.outputs = g.outputs;

@@ -136,8 +136,9 @@ class RunCommandLine(unittest.TestCase):
     def test_prints_shape_and_values(self):
         d = tmpdir("run_print")
         np.save(d + "/x.npy", np.array([[1.0, 2.0]]))
-        p = run("run", fixture("mxnet-module/linreg-symbol.json"), fixture("mxnet-module/linreg-0000.params"),
-                "--input", d + "/x.npy", check=0)
+        # --input takes one file per occurrence, so model files may follow it.
+        p = run("run", "--input", d + "/x.npy", fixture("mxnet-module/linreg-symbol.json"),
+                fixture("mxnet-module/linreg-0000.params"), check=0)
         self.assertIn("shape (1, 1)", p.stdout)
         self.assertIn("4.99999", p.stdout)
 

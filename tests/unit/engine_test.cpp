@@ -402,3 +402,23 @@ TEST(EngineFixture, KerasCnnBatchNormGold) {
   EXPECT_EQ(y.shape, want.shape);
   expect_near(y.data, to_f32(want.load(), want.dtype), 1e-5f);
 }
+
+TEST(EngineKerasImport, HardSigmoidSlopeFollowsKerasGeneration) {
+  // Keras 2: clip(0.2 x + 0.5, 0, 1) -> 0.7 at x = 1; Keras 3: clip(x / 6 + 0.5, 0, 1) -> 0.6666667.
+  const json config = {{"class_name", "Sequential"},
+                       {"config", {{"layers", {{{"class_name", "Activation"},
+                                                {"config", {{"name", "act"}, {"activation", "hard_sigmoid"},
+                                                            {"batch_input_shape", {nullptr, 1}}}}}}}}}};
+  keras::H5File k2;
+  k2.layout = "keras-legacy-weights";
+  k2.keras_version = "2.2.4";
+  k2.backend = "tensorflow";
+  keras::H5File k3;
+  k3.layout = "keras3-weights";
+  for (const auto& [file, want] : {std::make_pair(k2, 0.7f), std::make_pair(k3, 0.6666667f)}) {
+    const Model m = import_keras(file, config, file.layout == "keras3-weights" ? "3.0.0" : "", {});
+    const Engine e(m);
+    const auto out = e.run({{e.input_names().at(0), Array{{1, 1}, {1.0f}}}});
+    EXPECT_NEAR(out.at("act").data.at(0), want, 1e-6) << file.layout;
+  }
+}
