@@ -28,6 +28,11 @@ std::string conv_class(const Node& n) { return fmt::format("Conv{}D", n.attrs.at
 
 std::pair<std::string, json> layer_config(const Node& n) {
   const DType dt = layer_dtype(n);
+  if (n.attrs.value("activation", "") == "hard_sigmoid" && n.attrs.value("hard_sigmoid_slope", 0.2) != 0.2)
+    fail(ErrorKind::Unsupported,
+         fmt::format("hard_sigmoid with slope {:.6g} (Keras 3's definition) has no Keras 2 equivalent (slope 0.2)",
+                     n.attrs.value("hard_sigmoid_slope", 0.2)),
+         {}, "layer '" + n.name + "'");
   json cfg = base_config(n, dt);
   const std::string& op = n.op;
   if (op == "Input") {

@@ -119,6 +119,8 @@ size_t rank_of(Ctx& c, const std::string& name) {
   return it->second.size() + 1;
 }
 
+std::string fmt_float(double v) { return fmt::format("{}", v); }
+
 void emit_activation(Ctx& c, const Node& n, const std::string& act, int& node) {
   static const std::map<std::string, std::string> kAct = {
       {"relu", "relu"}, {"sigmoid", "sigmoid"}, {"tanh", "tanh"}, {"softplus", "softrelu"}, {"softsign", "softsign"}};
@@ -131,12 +133,14 @@ void emit_activation(Ctx& c, const Node& n, const std::string& act, int& node) {
     node = add_op(c, "LeakyReLU", n.name + "_selu", {{"act_type", "selu"}}, {node});
   } else if (act == "softmax") {
     node = add_op(c, "softmax", n.name + "_softmax", {{"axis", "-1"}}, {node});
+  } else if (act == "hard_sigmoid") {  // MXNet: clip(alpha x + beta, 0, 1); Keras 2 slope 0.2, Keras 3 1/6
+    node = add_op(c, "hard_sigmoid", n.name + "_hard_sigmoid",
+                  {{"alpha", fmt_float(n.attrs.value("hard_sigmoid_slope", 0.2))}, {"beta", "0.5"}}, {node});
   } else {
     fail(ErrorKind::Unsupported, "activation '" + act + "' has no MXNet equivalent here yet", {}, "layer '" + n.name + "'");
   }
 }
 
-std::string fmt_float(double v) { return fmt::format("{}", v); }
 
 void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
   const size_t r = n.attrs.at("rank").get<size_t>();

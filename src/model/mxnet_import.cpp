@@ -394,6 +394,7 @@ bool fuse_activation(Ctx& c, const SymNode& n, Value& out, const std::string& op
     for (const auto& e : other.inputs) consumers += e.node == n.inputs[0].node;
   if (consumers != 1) return false;
   layer->attrs["activation"] = act;
+  if (attrs.contains("hard_sigmoid_slope")) layer->attrs["hard_sigmoid_slope"] = attrs["hard_sigmoid_slope"];
   out = in;
   return true;
 }
@@ -621,7 +622,11 @@ void walk(Ctx& c) {
       else if (n.op == "Pooling") op_pooling(c, n, out);
       else if (n.op == "Activation") op_activation(c, n, out);
       else if (n.op == "LeakyReLU") op_leaky(c, n, out);
-      else if (n.op == "Dropout") elementwise(c, n, out, "Dropout", {{"rate", parse_float(attr(n, "p", "0.5"))}});
+      else if (n.op == "hard_sigmoid") {
+        if (parse_float(attr(n, "beta", "0.5")) != 0.5) node_error(ErrorKind::Unsupported, n, "hard_sigmoid with beta other than 0.5");
+        json a = {{"activation", "hard_sigmoid"}, {"hard_sigmoid_slope", parse_float(attr(n, "alpha", "0.2"))}};
+        elementwise(c, n, out, "Activation", a);
+      } else if (n.op == "Dropout") elementwise(c, n, out, "Dropout", {{"rate", parse_float(attr(n, "p", "0.5"))}});
       else if (n.op == "identity" || n.op == "_copy" || n.op == "BlockGrad" || n.op == "stop_gradient") out = data_value(c, n, 0);
       else if (n.op == "Pad" || n.op == "pad") op_pad(c, n, out);
       else if (n.op == "Flatten" || n.op == "flatten") {

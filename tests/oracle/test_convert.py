@@ -32,7 +32,7 @@ class KerasToMxnet(unittest.TestCase):
     def test_cnn_batch_norm(self):
         src = fixture("keras2/cnn_batch_norm.h5")
         d = tmpdir("k2m_cnn_bn")
-        run("convert", src, "--to", "mxnet", "-o", d + "/m", check=0)
+        run("convert", src, "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
         p = ndarray_ref.load_dict(d + "/m-0000.params")
         k = keras_weights(src)
         # Conv kernel (kh, kw, in, out) -> (out, in, kh, kw)
@@ -53,7 +53,7 @@ class KerasToMxnet(unittest.TestCase):
         self.assertEqual(bn["attrs"]["fix_gamma"], "False")
         self.assertEqual(len(s["node_row_ptr"]), len(s["nodes"]) + 1)
         # and back: every tensor byte-identical to the source
-        run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/back.h5", check=0)
+        run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify", check=0)
         back = keras_weights(d + "/back.h5")
         for layer, arrays in k.items():
             for a, b in zip(arrays, back.get(layer, [])):
@@ -63,9 +63,9 @@ class KerasToMxnet(unittest.TestCase):
     def test_keras3_archive_and_weights_h5(self):
         src = fixture("keras3/flownet_mlp.keras")
         d = tmpdir("k2m_keras3")
-        run("convert", src, "--to", "mxnet", "-o", d + "/a", check=0)
+        run("convert", src, "--to", "mxnet", "-o", d + "/a", "--verify", check=0)
         w = fixture("keras3/flownet_mlp.weights.h5")
-        run("convert", w, "--arch", src, "--to", "mxnet", "-o", d + "/b", check=0)
+        run("convert", w, "--arch", src, "--to", "mxnet", "-o", d + "/b", "--verify", check=0)
         pa, pb = ndarray_ref.load_dict(d + "/a-0000.params"), ndarray_ref.load_dict(d + "/b-0000.params")
         with h5py.File(w, "r") as h:
             for layer in ("dense", "dense_1", "dense_2", "dense_3"):
@@ -80,7 +80,7 @@ class KerasToMxnet(unittest.TestCase):
     def test_tfkeras_embedding_conv1d(self):
         src = fixture("tfkeras/functional_embedding_conv1d.hdf5")
         d = tmpdir("k2m_tfkeras")
-        run("convert", src, "--to", "mxnet", "-o", d + "/m", check=0)
+        run("convert", src, "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
         p = ndarray_ref.load_dict(d + "/m-0000.params")
         k = keras_weights(src)
         for layer, arrays in k.items():
@@ -96,7 +96,7 @@ class KerasToMxnet(unittest.TestCase):
     def test_keras2_mlp_with_optimizer_state(self):
         src = fixture("keras2/mlp_adam_training_config.h5")
         d = tmpdir("k2m_mlp")
-        run("convert", src, "--to", "mxnet", "-o", d + "/m", check=0)
+        run("convert", src, "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
         p = ndarray_ref.load_dict(d + "/m-0000.params")
         k = keras_weights(src)
         self.assertEqual(len(p), sum(len(v) for v in k.values()))
@@ -106,7 +106,7 @@ class MxnetToKeras(unittest.TestCase):
     def test_gluon_mnist_mlp_round_trip(self):
         sym, par = fixture("mxnet-gluon/mnist_mlp_gluon-symbol.json"), fixture("mxnet-gluon/mnist_mlp_gluon.params")
         d = tmpdir("m2k_gluon")
-        run("convert", sym, par, "--to", "keras", "-o", d + "/k.h5", check=0)
+        run("convert", sym, par, "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
         src = ndarray_ref.load_dict(par)
         k = keras_weights(d + "/k.h5")
         for i in range(3):
@@ -118,7 +118,7 @@ class MxnetToKeras(unittest.TestCase):
             self.assertEqual(f.attrs["backend"], b"tensorflow" if isinstance(f.attrs["backend"], bytes) else "tensorflow")
         self.assertEqual(cfg["class_name"], "Model")
         # and back to MXNet: the original bytes again
-        run("convert", d + "/k.h5", "--to", "mxnet", "-o", d + "/m", check=0)
+        run("convert", d + "/k.h5", "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
         again = ndarray_ref.load_dict(d + "/m-0000.params")
         for name, arr in src.items():
             self.assertEqual(again["arg:" + name].tobytes(), arr.tobytes(), name)
@@ -127,7 +127,7 @@ class MxnetToKeras(unittest.TestCase):
         sym = fixture("mxnet-module/smilecnn_kerasmxnet-symbol.json")
         par = fixture("mxnet-module/smilecnn_kerasmxnet-0000.params")
         d = tmpdir("m2k_smile")
-        run("convert", par, sym, "--to", "keras", "-o", d + "/k.h5", check=0)
+        run("convert", par, sym, "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
         src = ndarray_ref.load_dict(par)
         k = keras_weights(d + "/k.h5")
         # conv kernels are MXNet OIHW -> Keras (kh, kw, in, out); dense kernels were already (in, out)
@@ -168,8 +168,8 @@ class RoundTrips(unittest.TestCase):
             with self.subTest(file=rel):
                 src = fixture(rel)
                 d = tmpdir("rt_" + os.path.basename(rel))
-                run("convert", src, "--to", "mxnet", "-o", d + "/m", check=0)
-                run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", check=0)
+                run("convert", src, "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
+                run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
                 a, b = keras_weights(src), keras_weights(d + "/k.h5")
                 for layer, arrays in a.items():
                     if not arrays:
@@ -180,8 +180,8 @@ class RoundTrips(unittest.TestCase):
     def test_keras3_round_trip(self):
         src = fixture("keras3/flownet_mlp.keras")
         d = tmpdir("rt_keras3")
-        run("convert", src, "--to", "mxnet", "-o", d + "/m", check=0)
-        run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", check=0)
+        run("convert", src, "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
+        run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
         b = keras_weights(d + "/k.h5")
         with h5py.File(fixture("keras3/flownet_mlp.weights.h5"), "r") as h:
             for layer in ("dense", "dense_1", "dense_2", "dense_3"):
@@ -195,8 +195,8 @@ class RoundTrips(unittest.TestCase):
         for sym, par in cases:
             with self.subTest(file=par):
                 d = tmpdir("rt_" + os.path.basename(par))
-                run("convert", fixture(sym), fixture(par), "--to", "keras", "-o", d + "/k.h5", check=0)
-                run("convert", d + "/k.h5", "--to", "mxnet", "-o", d + "/m", check=0)
+                run("convert", fixture(sym), fixture(par), "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
+                run("convert", d + "/k.h5", "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
                 src, again = ndarray_ref.load_dict(fixture(par)), ndarray_ref.load_dict(d + "/m-0000.params")
                 self.assertEqual(len(src), len(again))
                 again_bytes = {a.tobytes() for a in again.values()} | {a.T.copy().tobytes() for a in again.values() if a.ndim == 2}
@@ -210,7 +210,7 @@ class Manifest(unittest.TestCase):
         import hashlib
         src = fixture("keras2/cnn_batch_norm.h5")
         d = tmpdir("manifest")
-        run("convert", src, "--to", "mxnet", "-o", d + "/m", "--manifest", d + "/man.json", check=0)
+        run("convert", src, "--to", "mxnet", "-o", d + "/m", "--manifest", d + "/man.json", "--verify", check=0)
         doc = json.load(open(d + "/man.json"))
         params = ndarray_ref.load_dict(d + "/m-0000.params")
         self.assertEqual(len(doc["tensors"]), len(params))

@@ -63,8 +63,8 @@ class BR23LayoutVariants(unittest.TestCase):
             g.attrs["nb_params"] = 2
             g.create_dataset("param_0", data=KERNEL)
             g.create_dataset("param_1", data=BIAS)
-        run("convert", d + "/a.h5", "--arch", d + "/arch.json", "--to", "mxnet", "-o", d + "/a", check=0)
-        run("convert", d + "/b.h5", "--to", "mxnet", "-o", d + "/b", check=0)
+        run("convert", d + "/a.h5", "--arch", d + "/arch.json", "--to", "mxnet", "-o", d + "/a", "--verify", check=0)
+        run("convert", d + "/b.h5", "--to", "mxnet", "-o", d + "/b", "--verify", check=0)
         ya, pa = mx_dense_output(d + "/a")
         yb, pb = mx_dense_output(d + "/b")
         self.assertAlmostEqual(ya, -2.75, places=6)
@@ -73,7 +73,7 @@ class BR23LayoutVariants(unittest.TestCase):
         # Keras 0.x: positional groups, converted with the architecture
         doc = json.loads(run("inspect", "--json", d + "/c.h5", check=0).stdout)["files"][0]
         self.assertEqual(doc["layout"], "keras0")
-        run("convert", d + "/c.h5", "--arch", d + "/arch.json", "--to", "mxnet", "-o", d + "/c", check=0)
+        run("convert", d + "/c.h5", "--arch", d + "/arch.json", "--to", "mxnet", "-o", d + "/c", "--verify", check=0)
         yc, pc = mx_dense_output(d + "/c")
         self.assertAlmostEqual(yc, -2.75, places=6)
         for k in pa:
@@ -102,8 +102,8 @@ class BR15Keras2VsKeras3Names(unittest.TestCase):
         d = tmpdir("br15")
         self.build(d + "/k2.h5", "2.15.0", ["dense/kernel:0", "dense/bias:0"], ["dense/kernel:0", "dense/bias:0"])
         self.build(d + "/k3.h5", "3.3.3", ["kernel", "bias"], ["kernel", "bias"], top_level=True)
-        run("convert", d + "/k2.h5", "--to", "mxnet", "-o", d + "/a", check=0)
-        run("convert", d + "/k3.h5", "--to", "mxnet", "-o", d + "/b", check=0)
+        run("convert", d + "/k2.h5", "--to", "mxnet", "-o", d + "/a", "--verify", check=0)
+        run("convert", d + "/k3.h5", "--to", "mxnet", "-o", d + "/b", "--verify", check=0)
         ya, pa = mx_dense_output(d + "/a", "dense")
         yb, pb = mx_dense_output(d + "/b", "dense")
         self.assertAlmostEqual(ya, -2.75, places=6)
@@ -144,7 +144,7 @@ class BR28OfflineExport(unittest.TestCase):
                     o.create_dataset("Adam/iterations:0", data=np.int64(3))
                     o.create_dataset("m_0", data=np.zeros((2, 1), np.float32))
                     o.create_dataset("v_0", data=np.zeros((2, 1), np.float32))
-            run("convert", d + "/%s.h5" % name, "--to", "mxnet", "-o", d + "/" + name, check=0)
+            run("convert", d + "/%s.h5" % name, "--to", "mxnet", "-o", d + "/" + name, "--verify", check=0)
             y, p = mx_dense_output(d + "/" + name)
             self.assertAlmostEqual(y, -2.75, places=6)
             self.assertEqual(sorted(p), ["arg:dense_1_bias", "arg:dense_1_weight"])
@@ -187,7 +187,7 @@ class BR11FixGamma(unittest.TestCase):
         json.dump(sym, open(d + "/m-symbol.json", "w"))
         write_params(d + "/m-0000.params", [("arg:bn0_gamma", [2.0, 0.5]), ("arg:bn0_beta", [0.1, -0.1]),
                                             ("aux:bn0_moving_mean", [1.0, -1.0]), ("aux:bn0_moving_var", [4.0, 0.25])])
-        p = run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", check=0)
+        p = run("convert", d + "/m-symbol.json", d + "/m-0000.params", "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
         self.assertIn("fix_gamma", p.stdout)  # the override is reported
         gamma, beta, mean, var = keras_weights(d + "/k.h5")["bn0"]
         np.testing.assert_array_equal(gamma, [1.0, 1.0])
@@ -277,7 +277,7 @@ class BR17GluonNaming(unittest.TestCase):
                 if name in ("p3", "p4"):
                     self.assertIn("by graph position", p.stdout)
         # writing for MXNet: keys are arg: + the symbol's variable names, one per variable
-        run("convert", d + "/p3.h5", "--to", "mxnet", "-o", d + "/back", check=0)
+        run("convert", d + "/p3.h5", "--to", "mxnet", "-o", d + "/back", "--verify", check=0)
         sym = json.load(open(d + "/back-symbol.json"))
         params = ndarray_ref.load_dict(d + "/back-0000.params")
         variables = {n["name"] for n in sym["nodes"] if n["op"] == "null" and n["name"] != "data"}

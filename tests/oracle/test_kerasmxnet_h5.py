@@ -58,7 +58,7 @@ class KerasMxnetH5(unittest.TestCase):
     def test_to_standard_keras2(self):
         d = tmpdir("kmx_std")
         w = build(d + "/kmx.h5")
-        p = run("convert", d + "/kmx.h5", "--to", "keras", "-o", d + "/k2.h5", check=0)
+        p = run("convert", d + "/kmx.h5", "--to", "keras", "-o", d + "/k2.h5", "--verify", check=0)
         self.assertIn("keras-mxnet", p.stdout)
         out = keras_weights(d + "/k2.h5")
         np.testing.assert_array_equal(out["conv2d_1"][0], w["conv2d_1"][0][1].transpose(2, 3, 1, 0))
@@ -75,7 +75,7 @@ class KerasMxnetH5(unittest.TestCase):
     def test_bn_scale_false_drops_identity_gamma(self):
         d = tmpdir("kmx_bn")
         w = build(d + "/kmx.h5", bn_scale=False)
-        run("convert", d + "/kmx.h5", "--to", "keras", "-o", d + "/k2.h5", check=0)
+        run("convert", d + "/kmx.h5", "--to", "keras", "-o", d + "/k2.h5", "--verify", check=0)
         bn = keras_weights(d + "/k2.h5")["batch_normalization_1"]
         self.assertEqual(len(bn), 3)  # beta, moving_mean, moving_variance
         np.testing.assert_array_equal(bn[0], w["batch_normalization_1"][1][1])
@@ -91,7 +91,7 @@ class KerasMxnetH5(unittest.TestCase):
     def test_to_mxnet(self):
         d = tmpdir("kmx_mx")
         w = build(d + "/kmx.h5")
-        run("convert", d + "/kmx.h5", "--to", "mxnet", "-o", d + "/m", check=0)
+        run("convert", d + "/kmx.h5", "--to", "mxnet", "-o", d + "/m", "--verify", check=0)
         import ndarray_ref
         p = ndarray_ref.load_dict(d + "/m-0000.params")
         # already in MXNet order: unchanged
