@@ -1,6 +1,7 @@
 // weightbridge convert SRC... --to mxnet|keras -o OUT [--arch FILE] [--dtype ...] [--kernel-flip yes|no]
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -25,6 +26,7 @@ struct ConvertOptions {
   std::string symbol_dialect = "attrs";
   bool verify = false;
   wb::VerifyOptions verify_opt;
+  PolicyOptions policy;
 };
 
 using nlohmann::json;
@@ -60,7 +62,10 @@ json verify_json(const wb::VerifyResult& r, const wb::VerifyOptions& opt) {
 
 void write_manifest(const ConvertOptions& o, const wb::Model& m, const json& tensors,
                     const std::vector<std::string>& written, const json& verify) {
-  json policy = {{"strict", true}, {"dtype", o.dtype}, {"kernel_flip", o.kernel_flip.empty() ? json(nullptr) : json(o.kernel_flip)},
+  const auto& p = o.policy.policy;
+  json policy = {{"strict", !(p.allow_missing || p.ignore_extra || p.skip_mismatch)}, {"allow_missing", p.allow_missing},
+                 {"ignore_extra", p.ignore_extra}, {"skip_mismatch", p.skip_mismatch}, {"cast_dtype", p.cast_dtype},
+                 {"map", o.policy.map_file.empty() ? json(nullptr) : json(o.policy.map_file)}, {"dtype", o.dtype}, {"kernel_flip", o.kernel_flip.empty() ? json(nullptr) : json(o.kernel_flip)},
                  {"densify", o.densify}, {"input_shape", o.input_shape.empty() ? json(nullptr) : json(o.input_shape)}};
   json doc = {{"tool", "weightbridge 0.1.0"}, {"sources", o.sources}, {"arch", o.arch.empty() ? json(nullptr) : json(o.arch)},
               {"source", {{"format", m.prov.format}, {"framework", m.prov.framework}, {"version", m.prov.version},
@@ -84,6 +89,23 @@ void apply_dtype(wb::Model& m, const std::string& dtype) {
       }
 }
 
+// -o must name files in an existing directory: a prefix for mxnet, a file for keras.
+void check_output_path(const ConvertOptions& o) {
+  const std::filesystem::path out(o.out);
+  if (o.out.empty() || o.out.back() == '/' || std::filesystem::is_directory(out))
+    wb::fail(wb::ErrorKind::Usage, o.to == "mxnet" ? "-o is a file prefix (PREFIX-symbol.json, PREFIX-0000.params), not a directory"
+                                                   : "-o must name the .h5 file to write, not a directory", o.out);
+  const auto parent = out.parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent))
+    wb::fail(wb::ErrorKind::Io, "output directory does not exist", parent.string());
+  const std::string ext = out.extension().string();
+  if (o.to == "mxnet" && (ext == ".h5" || ext == ".hdf5" || ext == ".keras" || ext == ".json" || ext == ".params"))
+    wb::fail(wb::ErrorKind::Usage, "-o for --to mxnet is a prefix (it writes PREFIX-symbol.json and PREFIX-0000.params); "
+                                   "drop the '" + ext + "'", o.out);
+  if (o.to == "keras" && ext != ".h5" && ext != ".hdf5")
+    wb::fail(wb::ErrorKind::Usage, "-o for --to keras is the .h5 file to write", o.out);
+}
+
 void refuse_overwrite(const std::vector<std::string>& inputs, const std::string& out) {
   for (const auto& in : inputs)
     if (wb::same_file(in, out)) wb::fail(wb::ErrorKind::Usage, "output would overwrite an input file", out);
@@ -93,10 +115,13 @@ bool run(const ConvertOptions& o) {
   if (o.to != "mxnet" && o.to != "keras") wb::fail(wb::ErrorKind::Usage, "--to must be mxnet or keras");
   wb::ImportOptions io = import_options(o.kernel_flip, o.input_shape);
   io.densify = o.densify;
+  apply_policy(o.policy, io);
   std::vector<std::string> inputs = o.sources;
   if (!o.arch.empty()) inputs.push_back(o.arch);
   wb::Model m = wb::load_model(o.sources, o.arch.empty() ? std::nullopt : std::optional<std::string>(o.arch), io);
+  const wb::Model source = m;  // --verify compares against the source as read, before any --dtype cast
   apply_dtype(m, o.dtype);
+  check_output_path(o);
   size_t n_tensors = 0;
   json manifest = json::array();
   std::vector<std::string> written;
@@ -147,7 +172,7 @@ bool run(const ConvertOptions& o) {
   if (o.verify) {
     // The files just written, read back as any user would, against the source.
     const wb::Model target = wb::load_model(written, std::nullopt, {});
-    const wb::VerifyResult r = wb::verify_models(m, target, {}, o.verify_opt);
+    const wb::VerifyResult r = wb::verify_models(source, target, {}, o.verify_opt);
     std::cout << "verify (source vs written files):\n";
     ok = print_verify(r, o.verify_opt);
     verify = verify_json(r, o.verify_opt);
@@ -175,6 +200,7 @@ void setup_convert(CLI::App& app, int& exit_status) {
   cmd->add_flag("--densify", o->densify, "Read MXNet sparse (row_sparse/csr) parameters as dense arrays");
   cmd->add_option("--symbol-dialect", o->symbol_dialect, "attrs (MXNet >= 1.0, default) or attr (readable by MXNet 0.9-0.12)");
   cmd->add_option("--manifest", o->manifest, "Write a JSON record of every tensor's source, target, transform and sha256");
+  add_policy_options(cmd, o->policy);
   cmd->add_flag("--verify", o->verify, "Run source and written model on the same random input and compare (exit 1 on mismatch)");
   cmd->add_option("--atol", o->verify_opt.atol, "Absolute tolerance of --verify (default 1e-5)");
   cmd->add_option("--rtol", o->verify_opt.rtol, "Relative tolerance of --verify (default 1e-5)");

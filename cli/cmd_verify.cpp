@@ -33,8 +33,11 @@ void setup_verify(CLI::App& app, int& exit_status) {
     for (const auto& p : o->inputs) inputs.push_back(read_input(p));
     std::cout << fmt::format("a: {} {} ({})\nb: {} {} ({})\n", a.prov.framework, a.prov.version, a.prov.format,
                              b.prov.framework, b.prov.version, b.prov.format);
-    const wb::VerifyResult r = wb::verify_models(a, b, inputs, o->v);
-    if (!o->inputs.empty()) std::cout << "input files: " << o->inputs.front() << (o->inputs.size() > 1 ? " ..." : "") << "\n";
+    wb::VerifyResult r = wb::verify_models(a, b, inputs, o->v);
+    if (!o->inputs.empty()) {
+      r.input_description.clear();
+      for (const auto& p : o->inputs) r.input_description += (r.input_description.empty() ? "" : ", ") + p;
+    }
     exit_status = print_verify(r, o->v) ? 0 : 1;
   });
 }

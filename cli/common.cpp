@@ -53,6 +53,21 @@ wb::Array read_input(const std::string& path) {
 }
 
 
+void add_policy_options(CLI::App* cmd, PolicyOptions& p) {
+  cmd->add_flag("--allow-missing", p.policy.allow_missing,
+                "Fill a weight missing from the source with its initial value when that value is deterministic, else refuse");
+  cmd->add_flag("--ignore-extra", p.policy.ignore_extra, "Leave out source tensors that have no place in the model (reported)");
+  cmd->add_flag("--skip-mismatch", p.policy.skip_mismatch,
+                "Skip a layer whose stored weights do not fit (it then counts as missing)");
+  cmd->add_flag("--cast-dtype", p.policy.cast_dtype, "Cast weights to the dtype the architecture declares");
+  cmd->add_option("--map", p.map_file, "JSON name mapping: {\"exact\": {old: new}, \"regex\": [[pattern, replacement]]}");
+}
+
+void apply_policy(const PolicyOptions& p, wb::ImportOptions& io) {
+  io.policy = p.policy;
+  if (!p.map_file.empty()) io.map = std::make_shared<wb::NameMap>(wb::NameMap::from_json_file(p.map_file));
+}
+
 bool print_verify(const wb::VerifyResult& r, const wb::VerifyOptions& opt) {
   std::cout << "input: " << r.input_description << "\n";
   for (const auto& n : r.notes) std::cout << "note: " << n << "\n";

@@ -2,6 +2,8 @@
 #pragma once
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "weightbridge/convert.h"
 #include "weightbridge/verify.h"
 
@@ -9,6 +11,15 @@ namespace wbcli {
 
 // --kernel-flip yes|no and --input-shape D1,D2,... as ImportOptions ("" = not given).
 wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape);
+
+// Loading-policy options shared by the verbs that load models: --allow-missing, --ignore-extra,
+// --skip-mismatch, --cast-dtype, --map FILE.
+struct PolicyOptions {
+  wb::LoadPolicy policy;
+  std::string map_file;
+};
+void add_policy_options(CLI::App* cmd, PolicyOptions& p);
+void apply_policy(const PolicyOptions& p, wb::ImportOptions& io);
 
 // A model input from a single .npy file (float or integer), as float32.
 wb::Array read_input(const std::string& path);

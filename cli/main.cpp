@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstdio>
+#include <iostream>
 #include <exception>
 #include <string>
 #include <vector>
@@ -18,6 +20,13 @@ int main(int argc, char** argv) {
   std::vector<const char*> argv2;
   for (const auto& a : args) argv2.push_back(a.c_str());
   int exit_status = 0;
+  static const char* const kVerbs[] = {"inspect", "convert", "verify", "run", "diff", "doctor", "demo"};
+  if (args.size() > 1 && args[1][0] != '-' &&
+      std::none_of(std::begin(kVerbs), std::end(kVerbs), [&](const char* v) { return args[1] == v; })) {
+    std::fprintf(stderr, "weightbridge: unknown command '%s' (commands: inspect, convert, verify, run, diff, doctor, demo; see --help)\n",
+                 args[1].c_str());
+    return 2;
+  }
   CLI::App app{"weightbridge: move trained weights between Keras and MXNet, and prove the result"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "weightbridge 0.1.0");
@@ -40,6 +49,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weightbridge: %s (see --help)\n", e.what());
     return 2;
   } catch (const wb::Error& e) {
+    std::fflush(stdout);
+    std::cout.flush();
     std::fprintf(stderr, "weightbridge: %s\n", e.format().c_str());
     return wb::exit_code(e.kind());
   } catch (const std::bad_alloc&) {

@@ -1,5 +1,6 @@
 // Importers (files -> Model) and exporters (Model -> files).
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,12 +14,42 @@
 
 namespace wb {
 
+// --map: explicit renames of source names (MXNet parameter keys without arg:/aux:, Keras layer
+// groups) for cases the graph structure cannot decide. JSON:
+//   {"exact": {"old_name": "new_name", ...}, "regex": [["^old_(.*)$", "new_$1"], ...]}
+// Exact rules win over patterns; patterns are tried in order, the first full match applies.
+class NameMap {
+ public:
+  static NameMap from_json_file(const std::string& path);
+  // The new name, or the name itself when no rule applies. Records which rules matched.
+  std::string apply(const std::string& name) const;
+  // Rules that matched no name (to be reported).
+  std::vector<std::string> unused_rules() const;
+  bool empty() const { return exact_.empty() && patterns_.empty(); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> exact_;
+  std::vector<std::pair<std::string, std::string>> patterns_;  // (regex source, replacement)
+  mutable std::vector<bool> exact_used_, pattern_used_;
+};
+
+// How strictly source tensors must fit the target (the meanings of Keras load_weights and Gluon
+// load_parameters options).
+struct LoadPolicy {
+  bool allow_missing = false;  // fill a missing weight with its deterministic initial value, else refuse
+  bool ignore_extra = false;   // source tensors with no place in the model are left out (reported)
+  bool skip_mismatch = false;  // a layer whose stored weights do not fit is skipped (then treated as missing)
+  bool cast_dtype = false;     // cast tensors to the dtype the architecture declares
+};
+
 struct ImportOptions {
   // Keras 1 files do not say whether Theano (true convolution: kernels flipped) or TensorFlow /
   // dmlc-keras on MXNet (correlation) wrote them. nullopt = decide from evidence or refuse.
   std::optional<bool> kernel_flip;
   std::optional<Shape> input_shape;  // overrides the input shape (without batch)
   bool densify = false;              // read MXNet sparse (row_sparse, csr) parameters as dense
+  LoadPolicy policy;
+  std::shared_ptr<NameMap> map;      // --map, or null
 };
 
 // Keras: weights (any generation) + architecture JSON (model_config, config.json or --arch).

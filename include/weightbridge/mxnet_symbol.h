@@ -63,5 +63,7 @@ std::optional<Shape> parse_tuple(const std::string& text);
 bool parse_bool(const std::string& text);  // true/false/1/0, any case
 double parse_float(const std::string& text);
 int64_t parse_int(const std::string& text);
+// A __dtype__ attribute (decimal type_flag) as a dtype; nullopt for -1 or unknown codes.
+std::optional<DType> dtype_from_flag_text(const std::string& text);
 
 }  // namespace wb::mxnet

@@ -715,4 +715,12 @@ int64_t parse_int(const std::string& text) {
   return v;
 }
 
+std::optional<DType> dtype_from_flag_text(const std::string& text) {
+  try {
+    return dtype_from_mxnet_flag(static_cast<int>(parse_int(text)));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace wb::mxnet

@@ -187,13 +187,45 @@ std::string list_weights(const std::vector<const keras::H5Weight*>& ws) {
   return s.empty() ? "none" : s;
 }
 
+// --allow-missing: a layer whose weights all have deterministic initial values (BatchNorm: gamma 1,
+// beta 0, moving mean 0, moving variance 1) gets them; anything with a random initializer does not.
+bool fill_initial(Ctx& c, Node& n, const std::vector<std::string>& roles) {
+  static const std::map<std::string, double> kInitial = {
+      {"gamma", 1.0}, {"beta", 0.0}, {"moving_mean", 0.0}, {"moving_variance", 1.0}, {"bias", 0.0}};
+  for (const auto& r : roles)
+    if (!kInitial.count(r)) return false;
+  if (n.op != "BatchNorm" || n.inputs.empty()) return false;
+  const auto shapes = infer_shapes(*c.model);
+  const auto it = shapes.find(n.inputs[0]);
+  if (it == shapes.end()) return false;
+  int64_t axis = n.attrs.value("axis", int64_t{-1});
+  const auto rank = static_cast<int64_t>(it->second.size()) + 1;
+  if (axis < 0) axis += rank;
+  if (axis < 1 || axis >= rank) return false;
+  const int64_t channels = it->second[static_cast<size_t>(axis - 1)];
+  for (const auto& r : roles)
+    n.weights.push_back(Weight{r, filled(n.name + "/" + r, DType::F32, {channels}, kInitial.at(r)), "", "initial value (--allow-missing)"});
+  c.model->prov.notes.push_back("layer " + n.name + ": missing from the file, filled with its initial values (--allow-missing)");
+  return true;
+}
+
 void bind_weights(Ctx& c, Node& n, const std::vector<std::string>& roles) {
   auto ws = stored_weights(c, n.name);
   if (ws.size() != roles.size()) {
     std::string want;
     for (const auto& r : roles) want += (want.empty() ? "" : ", ") + r;
+    const std::string found = list_weights(ws);
+    if (!ws.empty() && c.opt.policy.skip_mismatch) {
+      c.model->prov.notes.push_back(fmt::format("layer {}: stored weights ({}) do not fit and were skipped (--skip-mismatch)", n.name, found));
+      ws.clear();
+    }
+    if (ws.empty() && c.opt.policy.allow_missing) {
+      if (fill_initial(c, n, roles)) return;
+      mapping_error(n.name, "has no weights in the file and its initial values are not deterministic (random initializer): "
+                            "--allow-missing cannot fill it");
+    }
     mapping_error(n.name, fmt::format("expects {} weights ({}) but the file has {}: {}", roles.size(), want,
-                                      ws.size(), list_weights(ws)));
+                                      ws.size(), found));
   }
   for (size_t i = 0; i < roles.size(); ++i) n.weights.push_back(Weight{roles[i], ws[i]->tensor, ws[i]->name, "", ws[i]->tensor});
 }
@@ -412,6 +444,25 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
   }
 }
 
+// --cast-dtype: weights are cast to the dtype each layer's config declares (Keras 2 "dtype":
+// "float16"; Keras 3 a DTypePolicy object; mixed policies keep float32 variables).
+void cast_to_declared(Model& m, const KGraph& g) {
+  for (const auto& k : g.layers) {
+    Node* n = m.find(k.name);
+    if (!n || !k.cfg.contains("dtype")) continue;
+    const json& d = k.cfg["dtype"];
+    std::string name = d.is_string() ? d.get<std::string>() : d.value("config", json::object()).value("name", "");
+    if (name.rfind("mixed_", 0) == 0) name = "float32";
+    const auto t = dtype_from_name(name);
+    if (!t) continue;
+    for (auto& w : n->weights)
+      if (w.tensor.dtype != *t && dtype_info(w.tensor.dtype).is_float) {
+        w.transform += std::string(w.transform.empty() ? "" : " + ") + "cast " + dtype_name(w.tensor.dtype) + "->" + dtype_name(*t) + " (--cast-dtype)";
+        w.tensor = cast(w.tensor, *t);
+      }
+  }
+}
+
 }  // namespace
 
 Model import_keras(const keras::H5File& file, const json& config, const std::string& keras3_version,
@@ -455,7 +506,7 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
       if (next < file.layers.size()) c.by_name[k.name] = &file.layers[next++];
     }
   } else {
-    for (const auto& l : file.layers) c.by_name[l.name] = &l;
+    for (const auto& l : file.layers) c.by_name[opt.map ? opt.map->apply(l.name) : l.name] = &l;
   }
   std::set<std::string> seen;
   for (const auto& k : g.layers) {
@@ -491,7 +542,15 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
         for (const auto& w : l.weights) s += (s.empty() ? "" : ", ") + w.name + " " + shape_str(w.tensor.shape);
         return s;
       }() + "]";
-  if (!extra.empty()) fail(ErrorKind::Mapping, "weights in the file match no layer of the architecture: " + extra);
+  if (!extra.empty()) {
+    if (!opt.policy.ignore_extra)
+      fail(ErrorKind::Mapping, "weights in the file match no layer of the architecture: " + extra +
+                                   " (--ignore-extra leaves them out, --map renames them)");
+    m.prov.notes.push_back("left out (--ignore-extra): " + extra);
+  }
+  if (opt.map)
+    for (const auto& r : opt.map->unused_rules()) m.prov.notes.push_back("--map rule matched no name: " + r);
+  if (opt.policy.cast_dtype) cast_to_declared(m, g);
   return m;
 }
 

@@ -161,14 +161,41 @@ int64_t logical_axis(const Value& v, int64_t axis, size_t rank) {
   return v.perm[static_cast<size_t>(axis)];
 }
 
-Tensor take_param(Ctx& c, const SymNode& n, size_t i, const std::string& role) {
+// The initial value MXNet's default initializer gives a parameter of this name, when it is not
+// random (Initializer dispatches on the name suffix; weights are random).
+std::optional<double> deterministic_initial(const std::string& name) {
+  static const std::vector<std::pair<std::string, double>> kSuffixes = {
+      {"_bias", 0.0}, {"_gamma", 1.0}, {"_beta", 0.0}, {"_moving_mean", 0.0}, {"_moving_var", 1.0},
+      {"_running_mean", 0.0}, {"_running_var", 1.0}};
+  for (const auto& [suffix, v] : kSuffixes)
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) return v;
+  return std::nullopt;
+}
+
+// A stored parameter. `expected` is the shape the op needs, used by --allow-missing to create a
+// missing one; --cast-dtype casts to the variable's declared __dtype__.
+Tensor take_param(Ctx& c, const SymNode& n, size_t i, const std::string& role, std::optional<Shape> expected = std::nullopt) {
   const Value& v = input_value(c, n, i);
   if (v.kind != Value::Param) node_error(ErrorKind::Unsupported, n, role + " input is computed, not a stored parameter");
   auto it = c.params.find(v.param);
-  if (it == c.params.end())
-    fail(ErrorKind::Mapping, "parameter '" + v.param + "' is used by the symbol but missing from the params file", {},
-         "node '" + n.name + "'");
+  if (it == c.params.end()) {
+    const auto init = deterministic_initial(v.param);
+    if (!c.opt.policy.allow_missing || !init || !expected)
+      fail(ErrorKind::Mapping, "parameter '" + v.param + "' is used by the symbol but missing from the params file", {},
+           "node '" + n.name + "'");
+    c.m.prov.notes.push_back(fmt::format("parameter '{}' missing: filled with its initial value {} (--allow-missing)", v.param, *init));
+    it = c.params.emplace(v.param, filled(v.param, DType::F32, *expected, *init)).first;
+  }
   c.used_params.insert(v.param);
+  const SymNode& var = c.sym.nodes[static_cast<size_t>(n.inputs[i].node)];
+  if (c.opt.policy.cast_dtype && var.attrs.count("__dtype__")) {
+    const auto t = mxnet::dtype_from_flag_text(var.attrs.at("__dtype__"));
+    if (t && *t != it->second.dtype) {
+      c.m.prov.notes.push_back(fmt::format("parameter '{}' cast {} -> {} (--cast-dtype)", v.param,
+                                           dtype_name(it->second.dtype), dtype_name(*t)));
+      return cast(it->second, *t);
+    }
+  }
   return it->second;
 }
 
@@ -243,7 +270,7 @@ void op_convolution(Ctx& c, const SymNode& n, Value& out) {
   perm.push_back(1);
   perm.push_back(0);
   node.weights.push_back(Weight{"kernel", permuted(w, perm), input_value(c, n, 1).param, "transpose" + perm_str(perm), w});
-  if (!no_bias) node.weights.push_back(Weight{"bias", take_param(c, n, 2, "bias"), input_value(c, n, 2).param, "", {}});
+  if (!no_bias) node.weights.push_back(Weight{"bias", take_param(c, n, 2, "bias", Shape{filters}), input_value(c, n, 2).param, "", {}});
   out = layer_value(add(c, std::move(node)).name, channels_last ? held : std::vector<int>{});
 }
 
@@ -275,7 +302,7 @@ void op_fully_connected(Ctx& c, const SymNode& n, Value& out) {
   node.attrs = {{"units", units}, {"use_bias", !no_bias}, {"activation", "linear"}};
   node.weights.push_back(Weight{"kernel", permuted(w, {1, 0}), input_value(c, n, 1).param, "transpose(1, 0)", w});
   if (!no_bias) {
-    Tensor b = take_param(c, n, 2, "bias");
+    Tensor b = take_param(c, n, 2, "bias", Shape{units});
     node.weights.push_back(Weight{"bias", reshaped(b, {units}), input_value(c, n, 2).param, "", {}});
   }
   out = layer_value(add(c, std::move(node)).name);
@@ -294,7 +321,14 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
   if (rank && axis == static_cast<int64_t>(rank->size())) axis = -1;  // Keras spells the last axis -1
   node.attrs = {{"axis", axis}, {"epsilon", parse_float(attr(n, "eps", "0.001"))},
                 {"momentum", parse_float(attr(n, "momentum", "0.9"))}, {"center", true}, {"scale", true}};
-  Tensor gamma = take_param(c, n, 1, "gamma");
+  std::optional<Shape> channels;  // (C,) for --allow-missing, from the input's shape
+  if (rank) {
+    const int64_t a = parse_int(attr(n, "axis", "1")), r = static_cast<int64_t>(rank->size()) + 1;
+    const int64_t phys = a < 0 ? a + r : a;
+    const int64_t logical = held.empty() ? phys : held[static_cast<size_t>(phys)];
+    if (logical >= 1 && logical < r) channels = Shape{(*rank)[static_cast<size_t>(logical - 1)]};
+  }
+  Tensor gamma = take_param(c, n, 1, "gamma", channels);
   const Tensor gamma_stored = gamma;
   std::string gamma_src = input_value(c, n, 1).param, gamma_tr;
   if (fix_gamma) {
@@ -308,9 +342,9 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
     gamma_tr = "fix_gamma: replaced by ones";
   }
   node.weights.push_back(Weight{"gamma", gamma, gamma_src, gamma_tr, gamma_stored});
-  node.weights.push_back(Weight{"beta", take_param(c, n, 2, "beta"), input_value(c, n, 2).param, "", {}});
-  node.weights.push_back(Weight{"moving_mean", take_param(c, n, 3, "moving_mean"), input_value(c, n, 3).param, "", {}});
-  node.weights.push_back(Weight{"moving_variance", take_param(c, n, 4, "moving_var"), input_value(c, n, 4).param, "", {}});
+  node.weights.push_back(Weight{"beta", take_param(c, n, 2, "beta", channels), input_value(c, n, 2).param, "", {}});
+  node.weights.push_back(Weight{"moving_mean", take_param(c, n, 3, "moving_mean", channels), input_value(c, n, 3).param, "", {}});
+  node.weights.push_back(Weight{"moving_variance", take_param(c, n, 4, "moving_var", channels), input_value(c, n, 4).param, "", {}});
   out = layer_value(add(c, std::move(node)).name, held);
 }
 
@@ -591,18 +625,22 @@ void walk(Ctx& c) {
     if (kLossOps.count(n.op))
       for (size_t i = 1; i < n.inputs.size(); ++i) labels.insert(n.inputs[i].node);
   const std::vector<int> weight_slots = weight_variables(c.sym);
+  const std::set<int> weight_slot_set(weight_slots.begin(), weight_slots.end());
   std::string missing;
   for (int idx : weight_slots) {
     const SymNode& v = nodes[static_cast<size_t>(idx)];
+    if (c.opt.policy.allow_missing && deterministic_initial(v.name)) continue;  // filled when its op is read
     if (!c.params.count(v.name)) missing += (missing.empty() ? "" : ", ") + v.name + " " + attr(v, "__shape__", "(shape unknown)");
   }
-  if (!missing.empty()) fail(ErrorKind::Mapping, "parameters the symbol needs are missing from the params file: " + missing);
+  if (!missing.empty())
+    fail(ErrorKind::Mapping, "parameters the symbol needs are missing from the params file: " + missing +
+                                 (c.opt.policy.allow_missing ? " (random initial values: --allow-missing cannot fill them)" : ""));
   for (size_t idx = 0; idx < nodes.size(); ++idx) {
     const SymNode& n = nodes[idx];
     Value& out = c.values[idx];
     try {
       if (n.op == "null") {
-        if (c.params.count(n.name)) out = Value{Value::Param, {}, {}, n.name, {}};
+        if (c.params.count(n.name) || weight_slot_set.count(static_cast<int>(idx))) out = Value{Value::Param, {}, {}, n.name, {}};
         else if (labels.count(static_cast<int>(idx))) out.kind = Value::Label;
 
         else {
@@ -723,6 +761,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
       prefixed = true;
     }
     if (name.find('/') != std::string::npos) keras_mxnet = true;
+    if (opt.map) name = opt.map->apply(name);
     if (name.empty()) fail(ErrorKind::Mapping, "the params file stores no names; it cannot be matched to a symbol", params.path);
     if (c.params.count(name)) fail(ErrorKind::Mapping, "parameter '" + name + "' appears twice", params.path);
     c.params.emplace(name, mxnet::record_tensor(params, i, opt.densify));
@@ -754,8 +793,14 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
   std::string unused;
   for (const auto& [name, t] : c.params)
     if (!c.used_params.count(name)) unused += (unused.empty() ? "" : ", ") + name + " " + shape_str(t.shape);
-  if (!unused.empty())
-    fail(ErrorKind::Mapping, "parameters not used by the symbol: " + unused, params.path);
+  if (!unused.empty()) {
+    if (!opt.policy.ignore_extra)
+      fail(ErrorKind::Mapping, "parameters not used by the symbol: " + unused + " (--ignore-extra leaves them out, --map renames them)",
+           params.path);
+    c.m.prov.notes.push_back("left out (--ignore-extra): " + unused);
+  }
+  if (opt.map)
+    for (const auto& r : opt.map->unused_rules()) c.m.prov.notes.push_back("--map rule matched no name: " + r);
   return std::move(c.m);
 }
 
