@@ -27,6 +27,8 @@
 //   Permute     dims [1-based axes without batch, as Keras]
 //   Dropout     rate
 //   Add, Concat (axis)
+//   Convolution family (ConvTranspose, DepthwiseConv, SeparableConv, PReLU, LayerNorm, GroupNorm,
+//   Cropping, UpSampling): see src/model/conv_family.h
 #pragma once
 #include <map>
 #include <optional>

@@ -29,6 +29,10 @@ const std::map<std::string, OpFn>& op_table() {
       {"ZeroPadding", op_zero_padding}, {"Flatten", op_flatten},   {"Reshape", op_reshape},
       {"Permute", op_permute},     {"Dropout", op_dropout},       {"Add", op_add},
       {"Concat", op_concat},
+      // convolution family (ops_convfam.cpp)
+      {"ConvTranspose", op_conv_transpose}, {"DepthwiseConv", op_depthwise_conv},
+      {"SeparableConv", op_separable_conv}, {"PReLU", op_prelu}, {"LayerNorm", op_layer_norm},
+      {"GroupNorm", op_group_norm}, {"Cropping", op_cropping}, {"UpSampling", op_upsampling},
   };
   return kTable;
 }

@@ -62,4 +62,14 @@ Array op_conv(const OpArgs& a);
 Array op_pool(const OpArgs& a);
 Array op_global_pool(const OpArgs& a);
 
+// Convolution family (ops_convfam.cpp, model/conv_family.h):
+Array op_conv_transpose(const OpArgs& a);
+Array op_depthwise_conv(const OpArgs& a);
+Array op_separable_conv(const OpArgs& a);
+Array op_prelu(const OpArgs& a);
+Array op_layer_norm(const OpArgs& a);
+Array op_group_norm(const OpArgs& a);
+Array op_cropping(const OpArgs& a);
+Array op_upsampling(const OpArgs& a);
+
 }  // namespace wb::engine

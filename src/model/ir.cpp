@@ -2,6 +2,7 @@
 
 #include "weightbridge/error.h"
 #include "weightbridge/model.h"
+#include "model/conv_family.h"
 
 namespace wb {
 
@@ -66,6 +67,7 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
   if (op == "Input") return ints(n.attrs.at("shape"));
   if (ins.empty()) return std::nullopt;
   const Shape& in = ins[0];
+  if (std::optional<Shape> family; convfam_infer_shape(n, ins, family)) return family;  // conv_family.cpp
   if (op == "Dense") {
     Shape out = in;
     if (out.empty()) return std::nullopt;

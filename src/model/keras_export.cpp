@@ -3,6 +3,7 @@
 // tf.keras 2.x and Keras 3's legacy loader all accept.
 #include <fmt/format.h>
 
+#include "model/conv_family.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
 
@@ -111,6 +112,7 @@ std::pair<std::string, json> layer_config(const Node& n) {
     cfg["axis"] = n.attrs.value("axis", -1);
     return {"Concatenate", cfg};
   }
+  if (auto family = convfam_keras_config(n, cfg)) return *family;  // conv_family.cpp
   fail(ErrorKind::Unsupported, "layer kind " + op + " cannot be exported to Keras yet", {}, "layer '" + n.name + "'");
 }
 

@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "model/conv_family.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
@@ -352,6 +353,14 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     auto ws = stored_weights(c, n.name);
     if (!ws.empty()) mapping_error(n.name, "layer " + cls + " has no weights but the file has: " + list_weights(ws));
   };
+  if (convfam_keras_class(cls)) {  // convolution family: conv_family.cpp
+    convfam_import_keras(cls, cfg, c.keras_mxnet, n, [&] {
+      std::vector<Weight> ws;
+      for (const auto* w : stored_weights(c, n.name)) ws.push_back(Weight{"", w->tensor, w->name, "", w->tensor});
+      return ws;
+    });
+    return;
+  }
   if (cls == "InputLayer") {
     json shape = cfg.contains("batch_input_shape") ? cfg["batch_input_shape"] : cfg.value("batch_shape", json());
     if (!shape.is_array() || shape.empty()) bad_config("InputLayer '" + n.name + "' without a shape");

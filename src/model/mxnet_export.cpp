@@ -7,6 +7,7 @@
 // logical (Keras) order to the physical order of the symbol entry.
 #include <fmt/format.h>
 
+#include "model/conv_family.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
@@ -132,7 +133,9 @@ void emit_activation(Ctx& c, const Node& n, const std::string& act, int& node) {
   } else if (act == "selu") {
     node = add_op(c, "LeakyReLU", n.name + "_selu", {{"act_type", "selu"}}, {node});
   } else if (act == "softmax") {
-    node = add_op(c, "softmax", n.name + "_softmax", {{"axis", "-1"}}, {node});
+    // A channels_last conv-like layer's output is held channels-first: its channels are axis 1.
+    const bool held_first = n.attrs.contains("rank") && n.attrs.value("data_format", "channels_last") == "channels_last";
+    node = add_op(c, "softmax", n.name + "_softmax", {{"axis", held_first ? "1" : "-1"}}, {node});
   } else if (act == "hard_sigmoid") {  // MXNet: clip(alpha x + beta, 0, 1); Keras 2 slope 0.2, Keras 3 1/6
     node = add_op(c, "hard_sigmoid", n.name + "_hard_sigmoid",
                   {{"alpha", fmt_float(n.attrs.value("hard_sigmoid_slope", 0.2))}, {"beta", "0.5"}}, {node});
@@ -207,7 +210,36 @@ void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
   out = Phys{node, perm};
 }
 
+// Convolution family (conv_family_mxnet.cpp) through the exporter's primitives.
+bool emit_family(Ctx& c, const Node& n) {
+  MxExportApi api{c.shapes, {}, {}, {}, {}, {}, {}, {}, {}};
+  api.channels_first = [&](const std::string& p, size_t r, bool cf, std::vector<int>& perm) {
+    return channels_first(c, p, n.name, r, cf, perm);
+  };
+  api.logical = [&](const std::string& p) { return logical(c, p, n.name); };
+  api.held = [&](const std::string& p, int& node) -> const std::vector<int>& {
+    node = c.values.at(p).node;
+    return c.values.at(p).perm;
+  };
+  api.var = [&](const std::string& name, const Tensor& t, const std::string& role, const std::string& tr) {
+    return add_var(c, name, t, false, {n.name, role, tr});
+  };
+  api.op = [&](const std::string& op, const std::string& name, std::map<std::string, std::string> a, std::vector<int> in) {
+    return add_op(c, op, name, std::move(a), std::move(in));
+  };
+  api.activation = [&](const Node& layer, int& node) { emit_activation(c, layer, layer.attrs.value("activation", "linear"), node); };
+  api.emit_conv = [&](const Node& conv, const Shape& shape) {
+    c.shapes[conv.name] = shape;
+    Phys out;
+    emit_conv_like(c, conv, out);
+    c.values[conv.name] = out;
+  };
+  api.set_value = [&](const std::string& name, int node, std::vector<int> perm) { c.values[name] = Phys{node, std::move(perm)}; };
+  return convfam_export_mxnet(n, api);
+}
+
 void emit(Ctx& c, const Node& n) {
+  if (emit_family(c, n)) return;
   Phys out;
   const std::string& op = n.op;
   if (op == "Input") {

@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 
+#include "model/conv_family.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
@@ -615,6 +616,29 @@ void resolve_param_names(Ctx& c, const std::vector<std::string>& file_order) {
   }
 }
 
+// Convolution family (conv_family_mxnet_import.cpp) through the importer's primitives.
+void family_op(Ctx& c, const SymNode& n, Value& out) {
+  MxImportApi api;
+  api.data = [&](size_t i) {
+    const Value& v = data_value(c, n, i);
+    return MxHeld{v.layer, v.perm};
+  };
+  api.logical_input = [&](size_t i) { return layer_input(c, n, i); };
+  api.param = [&](size_t i, const std::string& role, std::string& source) {
+    Tensor t = take_param(c, n, i, role);
+    source = input_value(c, n, i).param;
+    return t;
+  };
+  api.has_param = [&](size_t i) { return i < n.inputs.size() && input_value(c, n, i).kind == Value::Param; };
+  api.name = [&] { return layer_name(c, n); };
+  api.add = [&](Node node) -> Node& { return add(c, std::move(node)); };
+  api.find = [&](const std::string& name) { return c.m.find(name); };
+  api.shape = [&](const std::string& layer) { return shape_of(c, layer); };
+  api.note = [&](const std::string& s) { c.m.prov.notes.push_back(s); };
+  const MxHeld h = convfam_import_mxnet(n, api);
+  out = layer_value(h.layer, h.perm);
+}
+
 void walk(Ctx& c) {
   const auto& nodes = c.sym.nodes;
   // Label inputs of loss heads are not model inputs.
@@ -654,7 +678,8 @@ void walk(Ctx& c) {
           in.attrs = {{"shape", shape}, {"dtype", "float32"}, {"mxnet_name", n.name}};
           out = layer_value(add(c, std::move(in)).name);
         }
-      } else if (n.op == "Convolution") op_convolution(c, n, out);
+      } else if (convfam_mxnet_op(n)) family_op(c, n, out);
+      else if (n.op == "Convolution") op_convolution(c, n, out);
       else if (n.op == "FullyConnected") op_fully_connected(c, n, out);
       else if (n.op == "BatchNorm") op_batchnorm(c, n, out);
       else if (n.op == "Pooling") op_pooling(c, n, out);
@@ -790,6 +815,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     }
     c.m.outputs.push_back(out);
   }
+  convfam_fold_mxnet(c.m);
   std::string unused;
   for (const auto& [name, t] : c.params)
     if (!c.used_params.count(name)) unused += (unused.empty() ? "" : ", ") + name + " " + shape_str(t.shape);
