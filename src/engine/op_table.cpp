@@ -29,6 +29,8 @@ const std::map<std::string, OpFn>& op_table() {
       {"ZeroPadding", op_zero_padding}, {"Flatten", op_flatten},   {"Reshape", op_reshape},
       {"Permute", op_permute},     {"Dropout", op_dropout},       {"Add", op_add},
       {"Concat", op_concat},
+      // Recurrent layers (ops_rnn.cpp)
+      {"RNN", op_rnn}, {"Bidirectional", op_bidirectional},
   };
   return kTable;
 }

@@ -61,5 +61,8 @@ Array op_dense(const OpArgs& a);
 Array op_conv(const OpArgs& a);
 Array op_pool(const OpArgs& a);
 Array op_global_pool(const OpArgs& a);
+// Recurrent (ops_rnn.cpp):
+Array op_rnn(const OpArgs& a);
+Array op_bidirectional(const OpArgs& a);
 
 }  // namespace wb::engine

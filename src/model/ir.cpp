@@ -2,6 +2,7 @@
 
 #include "weightbridge/error.h"
 #include "weightbridge/model.h"
+#include "model/rnn_rules.h"
 
 namespace wb {
 
@@ -66,6 +67,7 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
   if (op == "Input") return ints(n.attrs.at("shape"));
   if (ins.empty()) return std::nullopt;
   const Shape& in = ins[0];
+  if (is_rnn_op(op)) return rnn_output_shape(n, in);  // recurrent layers: rnn_rules.cpp
   if (op == "Dense") {
     Shape out = in;
     if (out.empty()) return std::nullopt;

@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "model/rnn_rules.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
@@ -313,6 +314,24 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
   bind_weights(c, n, roles);
 }
 
+// Recurrent layers: the rules live in rnn_rules.cpp. A mask (Embedding mask_zero) reaching the layer
+// would make Keras skip time steps; the engine and the exporters do not model masks, so refuse.
+void import_rnn_layer(Ctx& c, const KLayer& k, Node& n) {
+  std::vector<std::string> todo = n.inputs;
+  while (!todo.empty()) {
+    const Node* up = c.model->find(todo.back());
+    todo.pop_back();
+    if (!up) continue;
+    if (up->op == "Embedding" && up->attrs.value("mask_zero", false))
+      fail(ErrorKind::Unsupported, "Embedding '" + up->name + "' has mask_zero=True and its mask reaches this recurrent "
+                                   "layer; masking is not supported", {}, "layer '" + n.name + "'");
+    todo.insert(todo.end(), up->inputs.begin(), up->inputs.end());
+  }
+  KerasRnnSource src{k.cls, k.cfg, c.keras1, c.model->prov.framework, c.model->prov.version, {}};
+  for (const auto* w : stored_weights(c, n.name)) src.stored.push_back(Weight{"", w->tensor, w->name, "", w->tensor});
+  import_keras_rnn(src, n, c.model->prov.notes);
+}
+
 void import_layer(Ctx& c, const KLayer& k, Node& n) {
   const std::string& cls = k.cls;
   const json& cfg = k.cfg;
@@ -346,7 +365,10 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
   } else if (cls == "Embedding") {
     n.op = "Embedding";
     n.attrs = {{"input_dim", cfg.at("input_dim")}, {"output_dim", cfg.at("output_dim")}};
+    if (cfg.value("mask_zero", false)) n.attrs["mask_zero"] = true;  // refused by recurrent layers downstream
     bind_weights(c, n, {"embeddings"});
+  } else if (is_keras_rnn_class(cls)) {
+    import_rnn_layer(c, k, n);
   } else {
     if (cls == "Activation") {
       n.op = "Activation";
