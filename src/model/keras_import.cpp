@@ -434,6 +434,26 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
   }
 }
 
+// Keras' default load_weights pairs weighted layers with weighted groups by position, ignoring
+// names (formats-keras.md 5.7). Used only when no architecture layer name matches a weight group
+// (a weights file saved from another instance of the model) and the counts agree.
+void pair_by_position_when_no_name_matches(Ctx& c, const KGraph& g, const keras::H5File& file) {
+  static const std::set<std::string> kWeighted = {"Dense", "Conv1D", "Conv2D", "Conv3D", "BatchNormalization", "Embedding"};
+  std::vector<const keras::H5Layer*> groups;
+  for (const auto& l : file.layers)
+    if (!l.weights.empty()) groups.push_back(&l);
+  std::vector<std::string> layers;
+  for (const auto& k : g.layers) {
+    if (c.by_name.count(k.name) && !c.by_name[k.name]->weights.empty()) return;  // names match
+    if (kWeighted.count(k.cls) || is_keras_rnn_class(k.cls)) layers.push_back(k.name);
+  }
+  if (groups.empty() || groups.size() != layers.size()) return;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    c.by_name[layers[i]] = groups[i];
+    c.model->prov.notes.push_back("layer " + layers[i] + ": weights from group '" + groups[i]->name + "' (by position)");
+  }
+}
+
 }  // namespace
 
 Model import_keras(const keras::H5File& file, const json& config, const std::string& keras3_version,
@@ -478,6 +498,7 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
     }
   } else {
     for (const auto& l : file.layers) c.by_name[l.name] = &l;
+    pair_by_position_when_no_name_matches(c, g, file);
   }
   std::set<std::string> seen;
   for (const auto& k : g.layers) {

@@ -416,6 +416,19 @@ Tensor pack_mxnet_rnn(const Node& n) {
   });
 }
 
+namespace {
+// Canonical weight order: per direction kernel, recurrent_kernel, bias (the Keras order).
+void order_rnn_weights(Node& n) {
+  auto rank = [](const Weight& w) {
+    const int dir = w.role.rfind("backward_", 0) == 0 ? 1 : 0;
+    const int kind = w.role.find("recurrent_kernel") != std::string::npos ? 1 : w.role.find("bias") != std::string::npos ? 2 : 0;
+    return dir * 3 + kind;
+  };
+  std::stable_sort(n.weights.begin(), n.weights.end(), [&](const Weight& a, const Weight& b) { return rank(a) < rank(b); });
+}
+
+}  // namespace
+
 void unpack_mxnet_rnn(const Tensor& flat, const std::string& mode, int64_t H, int64_t I, int D, Node& n,
                       std::vector<std::string>& notes) {
   const std::string cell = mode == "lstm" ? "lstm" : mode == "gru" ? "gru" : "simple";
@@ -469,6 +482,7 @@ void unpack_mxnet_rnn(const Tensor& flat, const std::string& mode, int64_t H, in
     n.weights.push_back(Weight{d + "bias", cast(make_f32("bias", {gh}, sum), flat.dtype), flat.name, "b_i2h + b_h2h (float sum)", {}});
     notes.push_back("node " + n.name + ": Keras has one bias per gate; b_i2h + b_h2h summed in float32");
   }
+  order_rnn_weights(n);
 }
 
 std::vector<std::string> sigmoid_for_hard_sigmoid(Model& m) {
