@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "common.h"
 #include "core/io.h"
+#include "model/rnn_rules.h"
 #include "weightbridge/error.h"
 #include "weightbridge/load.h"
 
@@ -27,6 +28,7 @@ struct ConvertOptions {
   bool verify = false;
   wb::VerifyOptions verify_opt;
   PolicyOptions policy;
+  bool sigmoid_for_hard_sigmoid = false;  // --accept-sigmoid-for-hard-sigmoid (MXNet RNN gates)
 };
 
 using nlohmann::json;
@@ -126,7 +128,13 @@ bool run(const ConvertOptions& o) {
   json manifest = json::array();
   std::vector<std::string> written;
   if (o.to == "mxnet") {
-    wb::MxnetExport ex = wb::export_mxnet(m);
+    // MXNet's fused RNN has only sigmoid gates: with the option, the export (not the source model
+    // that --verify compares against) uses sigmoid where Keras used hard_sigmoid.
+    wb::Model target_model = m;
+    if (o.sigmoid_for_hard_sigmoid)
+      for (const auto& name : wb::sigmoid_for_hard_sigmoid(target_model))
+        std::cout << "note: layer " << name << ": hard_sigmoid gates exported as sigmoid (--accept-sigmoid-for-hard-sigmoid); outputs will differ\n";
+    wb::MxnetExport ex = wb::export_mxnet(target_model);
     const std::string sym_path = o.out + "-symbol.json", params_path = o.out + "-0000.params";
     refuse_overwrite(inputs, sym_path);
     refuse_overwrite(inputs, params_path);
@@ -205,6 +213,8 @@ void setup_convert(CLI::App& app, int& exit_status) {
   cmd->add_option("--atol", o->verify_opt.atol, "Absolute tolerance of --verify (default 1e-5)");
   cmd->add_option("--rtol", o->verify_opt.rtol, "Relative tolerance of --verify (default 1e-5)");
   cmd->add_option("--seed", o->verify_opt.seed, "Seed of --verify's random input (default 0)");
+  cmd->add_flag("--accept-sigmoid-for-hard-sigmoid", o->sigmoid_for_hard_sigmoid,
+                "Export LSTM/GRU hard_sigmoid gates to MXNet's fused RNN as sigmoid (an approximation: outputs change)");
   cmd->callback([o, &exit_status] { exit_status = run(*o) ? 0 : 1; });
 }
 

@@ -29,6 +29,19 @@
 //   Add, Concat (axis)
 //   Convolution family (ConvTranspose, DepthwiseConv, SeparableConv, PReLU, LayerNorm, GroupNorm,
 //   Cropping, UpSampling): see src/model/conv_family.h
+//   RNN         cell "simple"|"lstm"|"gru", units, activation (default tanh), recurrent_activation
+//               (lstm/gru; sigmoid, hard_sigmoid with hard_sigmoid_slope, or any activation above),
+//               use_bias, return_sequences, go_backwards, reset_after (gru)
+//                                                           weights kernel (in, G*u), recurrent_kernel (u, G*u),
+//               bias (G*u), or (2, 3u) for GRU reset_after (row 0 input, row 1 recurrent bias); G = 4 LSTM
+//               (gates i, f, c, o), 3 GRU (z, r, h), 1 SimpleRNN: the Keras 2 layout. inputs: the
+//               sequence (N, T, C), then optional initial states h0 (and c0 for LSTM), each (N, u).
+//               With go_backwards the returned sequence is in processing (reversed) order, as Keras.
+//   Bidirectional  the RNN attrs of the forward layer (the backward one runs with !go_backwards)
+//               plus merge_mode concat|sum|mul|ave and inner_name (the wrapped layer's Keras name)
+//                                                           weights forward_kernel, forward_recurrent_kernel,
+//               forward_bias, backward_kernel, backward_recurrent_kernel, backward_bias (RNN layouts);
+//               the backward output is re-reversed in time before merging. Rules: model/rnn_rules.h.
 #pragma once
 #include <map>
 #include <optional>

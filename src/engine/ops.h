@@ -61,6 +61,9 @@ Array op_dense(const OpArgs& a);
 Array op_conv(const OpArgs& a);
 Array op_pool(const OpArgs& a);
 Array op_global_pool(const OpArgs& a);
+// Recurrent (ops_rnn.cpp):
+Array op_rnn(const OpArgs& a);
+Array op_bidirectional(const OpArgs& a);
 
 // Convolution family (ops_convfam.cpp, model/conv_family.h):
 Array op_conv_transpose(const OpArgs& a);

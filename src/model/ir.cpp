@@ -3,6 +3,7 @@
 #include "weightbridge/error.h"
 #include "weightbridge/model.h"
 #include "model/conv_family.h"
+#include "model/rnn_rules.h"
 
 namespace wb {
 
@@ -68,6 +69,7 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
   if (ins.empty()) return std::nullopt;
   const Shape& in = ins[0];
   if (std::optional<Shape> family; convfam_infer_shape(n, ins, family)) return family;  // conv_family.cpp
+  if (is_rnn_op(op)) return rnn_output_shape(n, in);  // recurrent layers: rnn_rules.cpp
   if (op == "Dense") {
     Shape out = in;
     if (out.empty()) return std::nullopt;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "model/conv_family.h"
+#include "model/rnn_rules.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
 
@@ -34,6 +35,7 @@ std::pair<std::string, json> layer_config(const Node& n) {
          fmt::format("hard_sigmoid with slope {:.6g} (Keras 3's definition) has no Keras 2 equivalent (slope 0.2)",
                      n.attrs.value("hard_sigmoid_slope", 0.2)),
          {}, "layer '" + n.name + "'");
+  if (is_rnn_op(n.op)) return keras_rnn_layer_config(n, dtype_name(dt));  // rnn_rules.cpp
   json cfg = base_config(n, dt);
   const std::string& op = n.op;
   if (op == "Input") {
@@ -133,7 +135,8 @@ KerasExport export_keras(const Model& m) {
     if (n.op == "Input") inputs.push_back(json::array({n.name, 0, 0}));
     keras::H5WriteLayer wl;
     wl.name = n.name;
-    for (const auto& w : n.weights) wl.weights.emplace_back(n.name + "/" + w.role + ":0", w.tensor);
+    for (const auto& w : n.weights)
+      wl.weights.emplace_back(is_rnn_op(n.op) ? keras_rnn_weight_name(n, w) : n.name + "/" + w.role + ":0", w.tensor);
     out.layers.push_back(std::move(wl));
   }
   for (const auto& o : m.outputs) outputs.push_back(json::array({o, 0, 0}));

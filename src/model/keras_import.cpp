@@ -6,6 +6,7 @@
 #include <set>
 
 #include "model/conv_family.h"
+#include "model/rnn_rules.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
@@ -346,6 +347,24 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
   bind_weights(c, n, roles);
 }
 
+// Recurrent layers: the rules live in rnn_rules.cpp. A mask (Embedding mask_zero) reaching the layer
+// would make Keras skip time steps; the engine and the exporters do not model masks, so refuse.
+void import_rnn_layer(Ctx& c, const KLayer& k, Node& n) {
+  std::vector<std::string> todo = n.inputs;
+  while (!todo.empty()) {
+    const Node* up = c.model->find(todo.back());
+    todo.pop_back();
+    if (!up) continue;
+    if (up->op == "Embedding" && up->attrs.value("mask_zero", false))
+      fail(ErrorKind::Unsupported, "Embedding '" + up->name + "' has mask_zero=True and its mask reaches this recurrent "
+                                   "layer; masking is not supported", {}, "layer '" + n.name + "'");
+    todo.insert(todo.end(), up->inputs.begin(), up->inputs.end());
+  }
+  KerasRnnSource src{k.cls, k.cfg, c.keras1, c.model->prov.framework, c.model->prov.version, {}};
+  for (const auto* w : stored_weights(c, n.name)) src.stored.push_back(Weight{"", w->tensor, w->name, "", w->tensor});
+  import_keras_rnn(src, n, c.model->prov.notes);
+}
+
 void import_layer(Ctx& c, const KLayer& k, Node& n) {
   const std::string& cls = k.cls;
   const json& cfg = k.cfg;
@@ -387,7 +406,10 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
   } else if (cls == "Embedding") {
     n.op = "Embedding";
     n.attrs = {{"input_dim", cfg.at("input_dim")}, {"output_dim", cfg.at("output_dim")}};
+    if (cfg.value("mask_zero", false)) n.attrs["mask_zero"] = true;  // refused by recurrent layers downstream
     bind_weights(c, n, {"embeddings"});
+  } else if (is_keras_rnn_class(cls)) {
+    import_rnn_layer(c, k, n);
   } else {
     if (cls == "Activation") {
       n.op = "Activation";
@@ -472,6 +494,26 @@ void cast_to_declared(Model& m, const KGraph& g) {
   }
 }
 
+// Keras' default load_weights pairs weighted layers with weighted groups by position, ignoring
+// names (formats-keras.md 5.7). Used only when no architecture layer name matches a weight group
+// (a weights file saved from another instance of the model) and the counts agree.
+void pair_by_position_when_no_name_matches(Ctx& c, const KGraph& g, const keras::H5File& file) {
+  static const std::set<std::string> kWeighted = {"Dense", "Conv1D", "Conv2D", "Conv3D", "BatchNormalization", "Embedding"};
+  std::vector<const keras::H5Layer*> groups;
+  for (const auto& l : file.layers)
+    if (!l.weights.empty()) groups.push_back(&l);
+  std::vector<std::string> layers;
+  for (const auto& k : g.layers) {
+    if (c.by_name.count(k.name) && !c.by_name[k.name]->weights.empty()) return;  // names match
+    if (kWeighted.count(k.cls) || is_keras_rnn_class(k.cls)) layers.push_back(k.name);
+  }
+  if (groups.empty() || groups.size() != layers.size()) return;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    c.by_name[layers[i]] = groups[i];
+    c.model->prov.notes.push_back("layer " + layers[i] + ": weights from group '" + groups[i]->name + "' (by position)");
+  }
+}
+
 }  // namespace
 
 Model import_keras(const keras::H5File& file, const json& config, const std::string& keras3_version,
@@ -516,6 +558,7 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
     }
   } else {
     for (const auto& l : file.layers) c.by_name[opt.map ? opt.map->apply(l.name) : l.name] = &l;
+    pair_by_position_when_no_name_matches(c, g, file);
   }
   std::set<std::string> seen;
   for (const auto& k : g.layers) {

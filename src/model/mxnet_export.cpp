@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "model/conv_family.h"
+#include "model/rnn_rules.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
@@ -238,6 +239,32 @@ bool emit_family(Ctx& c, const Node& n) {
   return convfam_export_mxnet(n, api);
 }
 
+// ---- Recurrent layers: MXNet's fused RNN op (formats-mxnet.md 8.10; layout rules in rnn_rules.cpp) ----
+// Keras (N, T, C) -> transpose (1, 0, 2) -> [reverse axis 0 for go_backwards] -> RNN with zero
+// states (_zeros of shape (D, 0, H): the batch is inferred from the data) -> (T, N, D H), held as
+// the logical (N, T, D H) under perm (1, 0, 2); return_sequences=False takes SequenceLast.
+void emit_rnn(Ctx& c, const Node& n, Phys& out) {
+  check_mxnet_rnn_expressible(n);
+  const int64_t H = n.attrs.at("units").get<int64_t>();
+  const bool bidi = n.op == "Bidirectional", lstm = n.attrs.at("cell") == "lstm";
+  int data = add_op(c, "transpose", n.name + "_to_time_major", {{"axes", "(1, 0, 2)"}}, {logical(c, n.inputs.at(0), n.name)});
+  if (!bidi && n.attrs.value("go_backwards", false)) data = add_op(c, "reverse", n.name + "_reverse", {{"axis", "0"}}, {data});
+  const int params = add_var(c, n.name + "_parameters", pack_mxnet_rnn(n), false,
+                             {n.name, bidi ? "forward_kernel" : "kernel", "flat fused-RNN vector (formats-mxnet.md 8.10)"});
+  const std::map<std::string, std::string> zeros = {{"shape", tuple({bidi ? 2 : 1, 0, H})}, {"dtype", "float32"}};
+  std::vector<int> ins = {data, params, add_op(c, "_zeros", n.name + "_begin_state_0", zeros, {})};
+  if (lstm) ins.push_back(add_op(c, "_zeros", n.name + "_begin_state_1", zeros, {}));
+  const int rnn = add_op(c, "RNN", n.name,
+                         {{"mode", mxnet_rnn_mode(n)}, {"state_size", std::to_string(H)}, {"num_layers", "1"},
+                          {"bidirectional", bidi ? "True" : "False"}, {"p", "0"}, {"state_outputs", "False"}},
+                         ins);
+  if (n.attrs.value("return_sequences", false)) {
+    out = Phys{rnn, {1, 0, 2}};
+  } else {
+    out.node = add_op(c, "SequenceLast", n.name + "_last", {{"axis", "0"}, {"use_sequence_length", "False"}}, {rnn});
+  }
+}
+
 void emit(Ctx& c, const Node& n) {
   if (emit_family(c, n)) return;
   Phys out;
@@ -255,6 +282,8 @@ void emit(Ctx& c, const Node& n) {
     out.node = idx;
   } else if (op == "Conv" || op == "Pool") {
     emit_conv_like(c, n, out);
+  } else if (is_rnn_op(op)) {
+    emit_rnn(c, n, out);
   } else if (op == "GlobalPool") {
     const size_t r = n.attrs.at("rank").get<size_t>();
     std::vector<int> perm;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "model/conv_family.h"
+#include "model/rnn_rules.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
@@ -559,9 +560,77 @@ void op_pad(Ctx& c, const SymNode& n, Value& out) {
   out = layer_value(add(c, std::move(zp)).name, held);
 }
 
+// ---- Recurrent layers: the fused RNN op (formats-mxnet.md 8.10; rules in rnn_rules.cpp) ----
+// The canonical node takes batch-major (N, T, C) data, so the op's time-major input must be a
+// transpose (1, 0, 2) of a batch-major value, optionally reversed on axis 0 (go_backwards). States
+// must be zeros (_zeros / zeros ops). Its output is held as the logical (N, T, D H) under perm
+// (1, 0, 2); a SequenceLast consuming it alone turns the node into return_sequences=False.
+bool is_zeros_op(const std::string& op) { return op == "_zeros" || op == "zeros" || op == "_zeros_without_dtype"; }
+bool is_reverse_op(const SymNode& n) { return (n.op == "reverse" || n.op == "flip") && attr(n, "axis", "") == "0"; }
+
+void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
+  const std::string mode = attr(n, "mode", "");
+  if (mode != "lstm" && mode != "gru" && mode != "rnn_tanh" && mode != "rnn_relu") node_error(ErrorKind::Malformed, n, "RNN mode '" + mode + "'");
+  if (parse_int(attr(n, "num_layers", "1")) != 1) node_error(ErrorKind::Unsupported, n, "stacked fused RNNs (num_layers > 1) are not supported yet");
+  if (attr(n, "projection_size", "None") != "None") node_error(ErrorKind::Unsupported, n, "LSTM projection_size is not supported");
+  if (parse_bool(attr(n, "use_sequence_length", "False"))) node_error(ErrorKind::Unsupported, n, "use_sequence_length (masking) is not supported");
+  if (attr(n, "lstm_state_clip_min", "None") != "None" || attr(n, "lstm_state_clip_max", "None") != "None")
+    node_error(ErrorKind::Unsupported, n, "lstm_state_clip is not supported");
+  const int D = parse_bool(attr(n, "bidirectional", "False")) ? 2 : 1;
+  const int64_t H = parse_int(attr(n, "state_size", "0"));
+  const size_t n_states = mode == "lstm" ? 2 : 1;
+  if (n.inputs.size() != 2 + n_states) node_error(ErrorKind::Unsupported, n, "expected data, parameters and zero state inputs");
+  for (size_t i = 2; i < n.inputs.size(); ++i)
+    if (!is_zeros_op(c.sym.nodes[static_cast<size_t>(n.inputs[i].node)].op))
+      node_error(ErrorKind::Unsupported, n, "initial states that are not zeros (state inputs) are not supported");
+  const SymNode* data = &c.sym.nodes[static_cast<size_t>(n.inputs[0].node)];
+  size_t data_idx = static_cast<size_t>(n.inputs[0].node);
+  const bool backwards = is_reverse_op(*data);
+  if (backwards) {
+    if (D == 2) node_error(ErrorKind::Unsupported, n, "a reversed input to a bidirectional RNN");
+    data_idx = static_cast<size_t>(data->inputs.at(0).node);
+  }
+  const Value& v = c.values[data_idx];
+  if (v.kind != Value::Layer || v.perm != std::vector<int>{1, 0, 2})
+    node_error(ErrorKind::Unsupported, n, "the RNN input must be a transpose (1, 0, 2) of a batch-major (N, T, C) tensor");
+  const Tensor flat = take_param(c, n, 1, "parameters");
+  const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1;
+  const int64_t I = flat.shape.empty() || H <= 0 ? 0 : flat.shape[0] / (G * H * D) - H - 2;
+  Node node;
+  node.name = layer_name(c, n);
+  node.op = D == 2 ? "Bidirectional" : "RNN";
+  node.inputs = {v.layer};
+  const std::string cell = mode == "lstm" ? "lstm" : mode == "gru" ? "gru" : "simple";
+  node.attrs = {{"cell", cell}, {"units", H}, {"activation", mode == "rnn_relu" ? "relu" : "tanh"}, {"use_bias", true},
+                {"return_sequences", true}, {"go_backwards", backwards}};
+  if (cell != "simple") node.attrs["recurrent_activation"] = "sigmoid";
+  if (cell == "gru") node.attrs["reset_after"] = true;  // MXNet's GRU applies the reset after the matmul
+  if (D == 2) node.attrs["merge_mode"] = "concat";
+  unpack_mxnet_rnn(flat, mode, H, I, D, node, c.m.prov.notes);
+  for (auto& w : node.weights) w.source = input_value(c, n, 1).param;
+  out = layer_value(add(c, std::move(node)).name, {1, 0, 2});
+}
+
+// SequenceLast (axis 0) of a fused RNN's output that nothing else reads: return_sequences=False.
+void op_sequence_last(Ctx& c, const SymNode& n, Value& out) {
+  if (parse_bool(attr(n, "use_sequence_length", "False")) || parse_int(attr(n, "axis", "0")) != 0)
+    node_error(ErrorKind::Unsupported, n, "SequenceLast with sequence lengths or axis != 0");
+  const int src = n.inputs.at(0).node;
+  const Value& v = c.values[static_cast<size_t>(src)];
+  Node* rnn = v.kind == Value::Layer ? c.m.find(v.layer) : nullptr;
+  size_t readers = 0;
+  for (const auto& m : c.sym.nodes)
+    for (const auto& e : m.inputs) readers += e.node == src;
+  for (const auto& h : c.sym.heads) readers += h.node == src;
+  if (!rnn || rnn->op != "RNN" || v.perm != std::vector<int>{1, 0, 2} || readers != 1)
+    node_error(ErrorKind::Unsupported, n, "SequenceLast is supported only directly on a unidirectional fused RNN's output");
+  rnn->attrs["return_sequences"] = false;
+  out = layer_value(rnn->name);
+}
+
 // Variables a weight-carrying op takes as its weights (every input after the data), in graph order.
 std::vector<int> weight_variables(const mxnet::Symbol& sym) {
-  static const std::set<std::string> kWeighted = {"FullyConnected", "Convolution", "Deconvolution", "BatchNorm",
+  static const std::set<std::string> kWeighted = {"FullyConnected", "Convolution", "Deconvolution", "BatchNorm", "RNN",
                                                   "Embedding", "dot", "LayerNorm", "InstanceNorm", "GroupNorm"};
   std::vector<int> out;
   std::set<int> seen;
@@ -679,6 +748,9 @@ void walk(Ctx& c) {
           out = layer_value(add(c, std::move(in)).name);
         }
       } else if (convfam_mxnet_op(n)) family_op(c, n, out);
+      else if (n.op == "RNN") op_rnn_fused(c, n, out);
+      else if (n.op == "SequenceLast") op_sequence_last(c, n, out);
+      else if (is_zeros_op(n.op) || is_reverse_op(n)) out = Value{};  // read by op_rnn_fused only
       else if (n.op == "Convolution") op_convolution(c, n, out);
       else if (n.op == "FullyConnected") op_fully_connected(c, n, out);
       else if (n.op == "BatchNorm") op_batchnorm(c, n, out);
