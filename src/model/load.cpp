@@ -37,6 +37,8 @@ json parse_json_file(const std::string& path) {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     fail(ErrorKind::Malformed, fmt::format("not valid JSON (byte {}): {}", e.byte, e.what()), path);
+  } catch (const json::exception& e) {  // out_of_range 406: a number literal beyond double
+    fail(ErrorKind::Malformed, std::string("not valid JSON: ") + e.what(), path);
   }
 }
 
@@ -125,6 +127,7 @@ Model load_keras(const std::string& weights_path, FileKind kind, const std::opti
   try {
     Model m = import_keras(file, config, k3version, opt);
     if (kind == FileKind::KerasArchive) m.prov.format = "keras-archive";
+    validate_model(m);
     return m;
   } catch (Error& e) {
     e.in_file(weights_path);
@@ -175,7 +178,14 @@ Model load_model(const std::vector<std::string>& paths, const std::optional<std:
     if (!sym)
       fail(ErrorKind::Usage, "an MXNet .params file alone has no architecture: give its -symbol.json too (or --arch)", params);
     const mxnet::Symbol s = mxnet::read_symbol(*sym);
-    return import_mxnet(s, pf, *sym, opt);
+    Model m = import_mxnet(s, pf, *sym, opt);
+    try {
+      validate_model(m);
+    } catch (Error& e) {
+      e.in_file(*sym);
+      throw;
+    }
+    return m;
   }
   if (sym) fail(ErrorKind::Usage, "a symbol JSON holds no weights: give the .params file too", *sym);
   fail(ErrorKind::Usage, "no weights file among the inputs");
