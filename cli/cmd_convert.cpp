@@ -77,10 +77,13 @@ void run(const ConvertOptions& o) {
     const std::string sym_path = o.out + "-symbol.json", params_path = o.out + "-0000.params";
     refuse_overwrite(inputs, sym_path);
     refuse_overwrite(inputs, params_path);
-    wb::AtomicFile sym(sym_path);
+    // Both files are written in full to temporary names first and renamed together at the end,
+    // the symbol last: a failure anywhere leaves the previous pair (or nothing) in place. Only a
+    // crash between the two renames can leave a new params file beside an old symbol.
+    wb::AtomicFile sym(sym_path), params(params_path);
     sym.write(wb::mxnet::write_symbol(ex.symbol));
-    wb::mxnet::write_params(params_path, ex.params);
-    sym.commit();
+    wb::mxnet::write_params(params, ex.params);
+    wb::commit_all({&params, &sym});
     n_tensors = ex.params.size();
     written = {sym_path, params_path};
   } else {
