@@ -1,6 +1,7 @@
 // Keras 3 .keras archives (zip with config.json, metadata.json, model.weights.h5), from memory.
 // No writer exists for this format: the reader and every tensor load must fail only with wb::Error.
 #include "fuzz_common.h"
+#include "hdf5_init.h"
 #include "weightbridge/keras_h5.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

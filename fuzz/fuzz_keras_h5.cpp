@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "hdf5_init.h"
 #include "weightbridge/keras_h5.h"
 
 namespace {

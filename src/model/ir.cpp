@@ -286,12 +286,18 @@ void check_node(const Node& n) {
   }
 }
 
-// Grouped convolutions need input channels divisible by groups (known once shapes are).
+// Once shapes are known: windowed layers get inputs of their rank (+ channels), and grouped
+// convolutions input channels divisible by groups.
 void check_groups(const Node& n, const std::map<std::string, Shape>& shapes) {
-  if (n.op != "Conv" || n.inputs.empty()) return;
+  const bool windowed = n.op == "Conv" || n.op == "Pool" || n.op == "GlobalPool" || n.op == "ZeroPadding";
+  if (!windowed || n.inputs.empty()) return;
   auto it = shapes.find(n.inputs[0]);
+  if (it == shapes.end()) return;
   const auto rank = n.attrs.at("rank").get<size_t>();
-  if (it == shapes.end() || it->second.size() != rank + 1) return;
+  if (it->second.size() != rank + 1)
+    bad_node(n, fmt::format("a {}-D layer needs inputs of rank {} (without batch), got shape {}", rank, rank + 1,
+                            shape_str(it->second)));
+  if (n.op != "Conv") return;
   const int64_t groups = n.attrs.at("groups").get<int64_t>();
   const bool cf = n.attrs.value("data_format", "channels_last") == "channels_first";
   const int64_t ch = cf ? it->second.front() : it->second.back();
