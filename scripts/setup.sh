@@ -8,6 +8,7 @@ PACKAGES=(
   libhdf5-dev hdf5-tools nlohmann-json3-dev libcli11-dev libfmt-dev libzip-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-h5py
+  clang libclang-rt-14-dev
 )
 
 missing=()
