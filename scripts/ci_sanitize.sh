@@ -17,7 +17,7 @@ t1=$(stamp)
 # python oracle tests check exit codes); leaks inside libhdf5's own error paths are suppressed.
 (
   cd build-asan
-  ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1" \
+  ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
   LSAN_OPTIONS="suppressions=$src/fuzz/lsan.supp:print_suppressions=0" \
     ctest --output-on-failure -j"$jobs"
