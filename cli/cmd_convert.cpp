@@ -138,12 +138,15 @@ bool run(const ConvertOptions& o) {
     const std::string sym_path = o.out + "-symbol.json", params_path = o.out + "-0000.params";
     refuse_overwrite(inputs, sym_path);
     refuse_overwrite(inputs, params_path);
-    wb::AtomicFile sym(sym_path);
+    // Both files are written in full to temporary names first and renamed together at the end,
+    // the symbol last: a failure anywhere leaves the previous pair (or nothing) in place. Only a
+    // crash between the two renames can leave a new params file beside an old symbol.
     if (o.symbol_dialect != "attrs" && o.symbol_dialect != "attr")
       wb::fail(wb::ErrorKind::Usage, "--symbol-dialect takes attrs (MXNet >= 1.0) or attr (MXNet 0.9-0.12)");
+    wb::AtomicFile sym(sym_path), params(params_path);
     sym.write(wb::mxnet::write_symbol(ex.symbol, o.symbol_dialect == "attr" ? 1100 : 10300, o.symbol_dialect));
-    wb::mxnet::write_params(params_path, ex.params);
-    sym.commit();
+    wb::mxnet::write_params(params, ex.params);
+    wb::commit_all({&params, &sym});
     n_tensors = ex.params.size();
     for (size_t i = 0; i < ex.params.size(); ++i) {
       const auto& org = ex.origins[i];

@@ -174,13 +174,17 @@ json inspect_symbol(const std::string& path) {
 }
 
 json inspect_keras_json(const std::string& path) {
-  json j = json::parse(wb::read_text_file(path));
-  json f = {{"path", path}, {"format", "keras-json"}};
-  f["writer"] = {{"framework", "keras"}, {"version", j.value("keras_version", "")}, {"backend", j.value("backend", "")}};
-  f["data_format"] = data_format_from_config(j);
-  f["layers"] = config_layers(j);
-  f["tensors"] = json::array();
-  return f;
+  try {
+    json j = json::parse(wb::read_text_file(path));
+    json f = {{"path", path}, {"format", "keras-json"}};
+    f["writer"] = {{"framework", "keras"}, {"version", j.value("keras_version", "")}, {"backend", j.value("backend", "")}};
+    f["data_format"] = data_format_from_config(j);
+    f["layers"] = config_layers(j);
+    f["tensors"] = json::array();
+    return f;
+  } catch (const json::exception& e) {
+    wb::fail(wb::ErrorKind::Malformed, std::string("model JSON: unexpected structure: ") + e.what(), path);
+  }
 }
 
 // An HDF5 file that is not a Keras model (e.g. saved inputs and predictions): its datasets.
@@ -203,6 +207,8 @@ json inspect_json_data(const std::string& path) {
     j = json::parse(wb::read_text_file(path, uint64_t{256} << 20));
   } catch (const json::parse_error& e) {
     wb::fail(wb::ErrorKind::Malformed, fmt::format("not valid JSON (byte {})", e.byte), path);
+  } catch (const json::exception& e) {
+    wb::fail(wb::ErrorKind::Malformed, std::string("not valid JSON: ") + e.what(), path);
   }
   json f = {{"path", path}, {"format", "json-data"}, {"data_format", ""}, {"layers", json::array()},
             {"tensors", json::array()}};

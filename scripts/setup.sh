@@ -9,6 +9,7 @@ PACKAGES=(
   libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-h5py
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -60,6 +60,8 @@ struct KerasArchive {
   H5File weights;             // model.weights.h5
 };
 KerasArchive read_keras_archive(const std::string& path);
+// Same for an archive held in memory (`name` is used in messages); `zip` must outlive the call.
+KerasArchive read_keras_archive_image(const Bytes& zip, const std::string& name);
 
 // One layer group of a legacy-layout file to write.
 struct H5WriteLayer {

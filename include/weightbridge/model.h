@@ -93,6 +93,15 @@ struct Model {
 
 // Fills Weight::stored where an importer left it empty (the weight was taken as stored).
 void fill_stored(Model& m);
+// Graph sanity, run by load_model before anything is computed: unique node names, every input
+// naming an earlier node (so no cycles and no dangling edges), outputs that exist, and attributes
+// in range (kernel/stride/dilation/pool sizes >= 1, units/filters/dims >= 1, groups dividing
+// filters and the input channels when known, padding >= 0, Permute a permutation, Reshape with
+// at most one -1, Dropout rate in [0, 1]). Throws Malformed naming the layer.
+void validate_model(const Model& m);
+// The attribute checks of validate_model for one node; importers call it as soon as a layer's
+// attributes are set, so that an absurd attribute is reported before weights are matched to it.
+void validate_node(const Node& n);
 
 // Output shape (without batch) of every node, when it can be derived from the Input shapes.
 std::map<std::string, Shape> infer_shapes(const Model& m);

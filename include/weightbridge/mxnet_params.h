@@ -18,6 +18,7 @@
 
 namespace wb {
 class ByteSource;
+class AtomicFile;
 }
 
 namespace wb::mxnet {
@@ -63,5 +64,9 @@ Tensor record_tensor(const ParamsFile& file, size_t index, bool densify = false)
 // Tensors are loaded one at a time. Rank-0 tensors are written as shape (1,) (MXNet 1.x has no
 // 0-d arrays outside V3). Throws Unsupported for dtypes MXNet 1.x cannot store.
 void write_params(const std::string& path, const std::vector<Tensor>& tensors);
+// The same bytes into an open AtomicFile that the caller commits (several files committed
+// together, see cli/cmd_convert.cpp), or into memory (tests and fuzz round trips).
+void write_params(AtomicFile& out, const std::vector<Tensor>& tensors);
+Bytes write_params_image(const std::vector<Tensor>& tensors);
 
 }  // namespace wb::mxnet

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -180,20 +181,90 @@ void AtomicFile::write(const void* data, size_t n) {
     fail(ErrorKind::Io, std::string("write failed: ") + std::strerror(errno), target_);
 }
 
-void AtomicFile::commit() {
+void AtomicFile::prepare() {
+  if (prepared_) return;
   if (f_) {
-    if (std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0) {
-      fail(ErrorKind::Io, std::string("write failed: ") + std::strerror(errno), target_);
-    }
+    const bool ok = std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0;
+    const int err = errno;
     std::fclose(f_);
     f_ = nullptr;
+    if (!ok) fail(ErrorKind::Io, std::string("write failed: ") + std::strerror(err), target_);
   } else {
-    const int fd = ::open(temp_.c_str(), O_RDONLY);
-    if (fd >= 0) { ::fsync(fd); ::close(fd); }
+    // Written by another library (HDF5) through temp_path(), or never created.
+    const int fd = ::open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(ErrorKind::Io, std::string("temporary file missing: ") + std::strerror(errno), target_);
+    const bool ok = ::fsync(fd) == 0;
+    const int err = errno;
+    ::close(fd);
+    if (!ok) fail(ErrorKind::Io, std::string("write failed: ") + std::strerror(err), target_);
   }
-  if (::rename(temp_.c_str(), target_.c_str()) != 0)
-    fail(ErrorKind::Io, std::string("cannot rename into place: ") + std::strerror(errno), target_);
-  committed_ = true;
+  prepared_ = true;
+}
+
+void AtomicFile::commit() { commit_all({this}); }
+
+namespace {
+
+std::string dir_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Makes the renames themselves durable.
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+void commit_all(const std::vector<AtomicFile*>& files) {
+  for (AtomicFile* f : files) f->prepare();
+  for (AtomicFile* f : files) {
+    struct stat st {};
+    if (::stat(f->target_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      fail(ErrorKind::Io, "cannot write: the output path is a directory", f->target_);
+  }
+  // Hard links to the old targets, so that a failed later rename can restore them.
+  std::vector<std::string> backups(files.size());
+  std::vector<bool> existed(files.size(), false);
+  std::random_device rd;
+  for (size_t i = 0; i < files.size(); ++i) {
+    existed[i] = file_exists(files[i]->target_);
+    if (existed[i] && files.size() > 1) {
+      const std::string b = fmt::format("{}.wbtmp-old-{:08x}", files[i]->target_, rd());
+      if (::link(files[i]->target_.c_str(), b.c_str()) == 0) backups[i] = b;
+    }
+  }
+  auto cleanup_backups = [&] {
+    for (const auto& b : backups)
+      if (!b.empty()) ::unlink(b.c_str());
+  };
+  for (size_t i = 0; i < files.size(); ++i) {
+    AtomicFile& f = *files[i];
+    if (::rename(f.temp_.c_str(), f.target_.c_str()) != 0) {
+      const int err = errno;
+      for (size_t j = 0; j < i; ++j) {  // undo the renames already done
+        if (!backups[j].empty()) ::rename(backups[j].c_str(), files[j]->target_.c_str());
+        else if (!existed[j]) ::unlink(files[j]->target_.c_str());
+        backups[j].clear();
+      }
+      cleanup_backups();
+      fail(ErrorKind::Io, std::string("cannot rename into place: ") + std::strerror(err), f.target_);
+    }
+    f.committed_ = true;
+  }
+  cleanup_backups();
+  std::vector<std::string> dirs;
+  for (AtomicFile* f : files) {
+    const std::string d = dir_of(f->target_);
+    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+  }
+  for (const auto& d : dirs) fsync_dir(d);
 }
 
 bool same_file(const std::string& a, const std::string& b) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "weightbridge/error.h"
 #include "weightbridge/tensor.h"
@@ -73,12 +74,24 @@ class AtomicFile {
   void write(const std::string& s) { write(s.data(), s.size()); }
   // Closes the stream (if any), fsyncs and renames over the target.
   void commit();
+  // First half of commit: closes and fsyncs the temporary file, no rename (see commit_all).
+  void prepare();
 
  private:
+  friend void commit_all(const std::vector<AtomicFile*>& files);
   std::string target_, temp_;
   FILE* f_ = nullptr;
+  bool prepared_ = false;
   bool committed_ = false;
 };
+
+// Commits several files as one step, in the order given: every file is written and fsynced
+// first, targets that are directories are refused before anything is renamed, and when a later
+// rename fails the earlier targets are put back (old content restored through a hard link
+// taken before the renames, or removed if there was none). What remains is the crash window
+// between the renames: a SIGKILL or power loss there leaves the earlier targets new and the later
+// ones old, plus a backup file TARGET.wbtmp-old-XXXXXXXX.
+void commit_all(const std::vector<AtomicFile*>& files);
 
 // True when the two paths name the same existing file.
 bool same_file(const std::string& a, const std::string& b);

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <type_traits>
 
@@ -112,16 +114,22 @@ std::vector<std::string> read_vlen_strings(const Object& obj, const std::string&
   H5Tset_size(mem.id(), H5T_VARIABLE);
   H5Tset_cset(mem.id(), H5Tget_cset(a.type.id()));
   std::vector<char*> ptrs(static_cast<size_t>(a.count), nullptr);
-  if (H5Aread(a.attr.id(), mem.id(), ptrs.data()) < 0)
+  // Strings HDF5 allocated are freed on every path, including a read that fails part-way.
+  const auto reclaim = [&] {
+#if H5_VERSION_GE(1, 12, 0)
+    H5Treclaim(mem.id(), a.space.id(), H5P_DEFAULT, ptrs.data());
+#else
+    H5Dvlen_reclaim(mem.id(), a.space.id(), H5P_DEFAULT, ptrs.data());
+#endif
+  };
+  if (H5Aread(a.attr.id(), mem.id(), ptrs.data()) < 0) {
+    reclaim();
     fail_h5(ErrorKind::Malformed, "cannot read string attribute", obj.file(),
             obj.path() + " attribute " + name);
+  }
   std::vector<std::string> out;
   for (char* p : ptrs) out.emplace_back(p ? p : "");
-#if H5_VERSION_GE(1, 12, 0)
-  H5Treclaim(mem.id(), a.space.id(), H5P_DEFAULT, ptrs.data());
-#else
-  H5Dvlen_reclaim(mem.id(), a.space.id(), H5P_DEFAULT, ptrs.data());
-#endif
+  reclaim();
   return out;
 }
 
@@ -292,6 +300,83 @@ void check_storage(const Object& ds, DataSpec& spec) {
   spec.chunked = layout == H5D_CHUNKED;
 }
 
+// ---- global heap pre-check ------------------------------------------------------------------
+//
+// HDF5 1.10 parses a global heap collection (where variable-length strings live) in a loop that
+// advances by each object's recorded size; an object with index 0 and size 0 makes it spin
+// forever, and a size past the collection end makes it read beyond it. Before HDF5 sees a file,
+// every collection in it ("GCOL", version 1, size >= 4096 inside the file) is walked here the
+// same way and refused if the walk would not advance or would leave the collection.
+// Layout (HDF5 file format spec III.E): "GCOL" | u8 version | 3 reserved | length collection size
+// | objects: u16 index | u16 refcount | 4 reserved | length size | data padded to 8 bytes.
+// Object 0 is the free space; its size covers its own header.
+
+constexpr uint64_t kMinCollection = 4096;
+
+// Size of lengths from the superblock (versions 0/1: byte 14, 2/3: byte 10 after the
+// signature's start); 0 when unknown.
+template <typename ReadAt>
+unsigned lengths_size(uint64_t file_size, ReadAt read_at) {
+  static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  uint8_t b[16];
+  for (uint64_t off = 0; off + sizeof b <= file_size; off = off ? off * 2 : 512) {
+    read_at(off, b, sizeof b);
+    if (std::memcmp(b, sig, 8) != 0) continue;
+    const unsigned len = b[8] <= 1 ? b[14] : b[10];
+    return len == 2 || len == 4 || len == 8 ? len : 0;
+  }
+  return 0;
+}
+
+template <typename ReadAt>
+void check_collection(uint64_t at, uint64_t file_size, unsigned len_size, ReadAt read_at, const std::string& file) {
+  uint8_t head[16] = {};
+  if (file_size - at < 8 + uint64_t{len_size}) return;
+  read_at(at, head, 8 + len_size);
+  if (head[4] != 1) return;
+  uint64_t csize = 0;
+  for (unsigned i = 0; i < len_size; ++i) csize |= uint64_t{head[8 + i]} << (8 * i);
+  if (csize < kMinCollection || csize > file_size - at) return;  // not a collection HDF5 would load
+  const uint64_t obj_head = 8 + len_size;
+  const auto corrupt = [&](uint64_t p, const std::string& why) {
+    fail(ErrorKind::Malformed,
+         "damaged HDF5 global heap collection at offset " + std::to_string(at) + ": object at +" +
+             std::to_string(p) + " " + why,
+         file, "");
+  };
+  for (uint64_t p = 8 + len_size; p < csize;) {
+    if (csize - p < obj_head) break;  // trailing bytes too small for an object: free space
+    uint8_t o[16] = {};
+    read_at(at + p, o, obj_head);
+    const unsigned idx = o[0] | unsigned{o[1]} << 8;
+    uint64_t size = 0;
+    for (unsigned i = 0; i < len_size; ++i) size |= uint64_t{o[8 + i]} << (8 * i);
+    if (size > csize) corrupt(p, "has size " + std::to_string(size) + " beyond the collection");
+    const uint64_t need = idx > 0 ? obj_head + ((size + 7) & ~uint64_t{7}) : size;
+    if (need == 0) corrupt(p, "has size 0 (HDF5 would loop forever)");
+    if (need > csize - p) corrupt(p, "runs past the end of the collection");
+    p += need;
+  }
+}
+
+template <typename ReadAt>
+void check_global_heaps(uint64_t file_size, ReadAt read_at, const std::string& file) {
+  const unsigned len_size = lengths_size(file_size, read_at);
+  if (len_size == 0) return;  // HDF5 itself refuses such a superblock
+  constexpr uint64_t kChunk = uint64_t{4} << 20;
+  std::vector<uint8_t> buf;
+  for (uint64_t start = 0; start < file_size; start += kChunk) {
+    const uint64_t n = std::min<uint64_t>(kChunk + 3, file_size - start);  // 3 bytes overlap
+    buf.resize(static_cast<size_t>(n));
+    read_at(start, buf.data(), n);
+    for (size_t i = 0; i + 4 <= buf.size(); ++i) {
+      if (i >= kChunk) break;  // found by the next chunk
+      if (buf[i] == 'G' && buf[i + 1] == 'C' && buf[i + 2] == 'O' && buf[i + 3] == 'L')
+        check_collection(start + i, file_size, len_size, read_at, file);
+    }
+  }
+}
+
 }  // namespace
 
 void silence_errors() {
@@ -404,6 +489,16 @@ Object open_file(const std::string& path) {
   silence_errors();
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail(ErrorKind::Io, "cannot open: no such file", path);
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), std::fclose);
+    if (!fp) fail(ErrorKind::Io, "cannot open", path);
+    const auto size = static_cast<uint64_t>(st.st_size);
+    check_global_heaps(size, [&](uint64_t off, void* dst, uint64_t n) {
+      if (fseeko(fp.get(), static_cast<off_t>(off), SEEK_SET) != 0 ||
+          std::fread(dst, 1, static_cast<size_t>(n), fp.get()) != n)
+        fail(ErrorKind::Io, "read failed", path);
+    }, path);
+  }
   Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (f.id() < 0) fail_h5(ErrorKind::Malformed, "damaged or truncated HDF5 file", path, "");
   return Object(std::move(f), path, "/");
@@ -412,6 +507,9 @@ Object open_file(const std::string& path) {
 Object open_image(const Bytes& image, const std::string& name) {
   silence_errors();
   // Without H5LT_FILE_IMAGE_DONT_COPY the library copies the buffer and never writes to it.
+  check_global_heaps(image.size(), [&](uint64_t off, void* dst, uint64_t n) {
+    std::memcpy(dst, image.data() + off, static_cast<size_t>(n));
+  }, name);
   void* buf = const_cast<uint8_t*>(image.data());
   Handle f(H5LTopen_file_image(buf, image.size(), 0), H5Fclose);
   if (f.id() < 0) fail_h5(ErrorKind::Malformed, "damaged or truncated HDF5 image", name, "");

@@ -98,6 +98,11 @@ void read_legacy(const SourcePtr& src, const h5::Object& w, H5File& f) {
   f.backend = opt_string(w, "backend");
   const std::vector<std::string> layer_names =
       read_names(w, "layer_names").value_or(std::vector<std::string>{});
+  // Keras layer names are unique within a model; a repeated entry would bind one group twice.
+  std::set<std::string> seen;
+  for (const auto& name : layer_names)
+    if (!seen.insert(name).second)
+      fail(ErrorKind::Malformed, "duplicate layer name in layer_names: '" + name + "'", w.file(), w.path());
   for (const auto& name : layer_names) {
     if (w.kind_of(name) != h5::Kind::Group)
       fail(ErrorKind::Malformed, "layer_names lists '" + name + "' but there is no group " + w.join(name),
@@ -275,6 +280,26 @@ ZipPtr open_zip(const std::string& path) {
   return ZipPtr(za, zip_discard);
 }
 
+// An archive held in memory; libzip reads the caller's buffer without copying it.
+ZipPtr open_zip_image(const Bytes& image, const std::string& name) {
+  zip_error_t ze;
+  zip_error_init(&ze);
+  zip_source_t* src = zip_source_buffer_create(image.data(), image.size(), 0, &ze);
+  if (!src) {
+    zip_error_fini(&ze);
+    fail(ErrorKind::Io, "cannot create a zip reader", name);
+  }
+  zip_t* za = zip_open_from_source(src, ZIP_RDONLY, &ze);
+  if (!za) {
+    zip_source_free(src);
+    const std::string msg = zip_error_strerror(&ze);
+    zip_error_fini(&ze);
+    fail(ErrorKind::Malformed, "not a zip archive (a .keras file is a zip): " + msg, name);
+  }
+  zip_error_fini(&ze);
+  return ZipPtr(za, zip_discard);
+}
+
 std::string member_list(zip_t* za) {
   std::string out;
   const zip_int64_t n = zip_get_num_entries(za, 0);
@@ -434,22 +459,36 @@ H5File read_h5_image(const Bytes& image, const std::string& name) {
   });
 }
 
+namespace {
+
+KerasArchive read_archive(zip_t* za, uint64_t archive_size, const std::string& path) {
+  KerasArchive a;
+  a.path = path;
+  locate(za, "model.weights.h5", path);
+  const Bytes config = read_member(za, "config.json", kJsonCap, archive_size, path);
+  const Bytes meta = read_member(za, "metadata.json", kJsonCap, archive_size, path);
+  a.config_json.assign(config.begin(), config.end());
+  a.metadata_json.assign(meta.begin(), meta.end());
+  const Bytes image = read_member(za, "model.weights.h5", kWeightsCap, archive_size, path);
+  a.weights = read_h5_image(image, path + "!model.weights.h5");
+  return a;
+}
+
+}  // namespace
+
 KerasArchive read_keras_archive(const std::string& path) {
   return with_file_context(path, [&] {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) fail(ErrorKind::Io, "cannot open: no such file", path);
-    const auto archive_size = static_cast<uint64_t>(st.st_size);
     const ZipPtr za = open_zip(path);
-    KerasArchive a;
-    a.path = path;
-    locate(za.get(), "model.weights.h5", path);
-    const Bytes config = read_member(za.get(), "config.json", kJsonCap, archive_size, path);
-    const Bytes meta = read_member(za.get(), "metadata.json", kJsonCap, archive_size, path);
-    a.config_json.assign(config.begin(), config.end());
-    a.metadata_json.assign(meta.begin(), meta.end());
-    const Bytes image = read_member(za.get(), "model.weights.h5", kWeightsCap, archive_size, path);
-    a.weights = read_h5_image(image, path + "!model.weights.h5");
-    return a;
+    return read_archive(za.get(), static_cast<uint64_t>(st.st_size), path);
+  });
+}
+
+KerasArchive read_keras_archive_image(const Bytes& zip, const std::string& name) {
+  return with_file_context(name, [&] {
+    const ZipPtr za = open_zip_image(zip, name);
+    return read_archive(za.get(), zip.size(), name);
   });
 }
 

@@ -415,22 +415,25 @@ Tensor record_tensor(const ParamsFile& file, size_t index, bool densify) {
   return t;
 }
 
-void write_params(const std::string& path, const std::vector<Tensor>& tensors) {
+namespace {
+
+// The NDArray list layout, emitted through `put` one piece at a time (one tensor in memory).
+template <typename Put>
+void emit_list(const std::string& path, const std::vector<Tensor>& tensors, Put put) {
   check_writable(tensors, path);
-  AtomicFile out(path);
   Bytes head;
   put_u64(head, kListMagic);
   put_u64(head, 0);
   put_u64(head, tensors.size());
-  out.write(head);
+  put(head);
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
     const Bytes data = t.load();
     if (data.size() != checked_nbytes(t.shape, t.dtype))
       fail(ErrorKind::Malformed, fmt::format("loader returned {} bytes, expected {}", data.size(), t.nbytes()), path,
            fmt::format("tensor {} '{}'", i, t.name));
-    out.write(v2_header(t));
-    out.write(data);
+    put(v2_header(t));
+    put(data);
   }
   Bytes names;
   put_u64(names, tensors.size());
@@ -438,8 +441,25 @@ void write_params(const std::string& path, const std::vector<Tensor>& tensors) {
     put_u64(names, t.name.size());
     names.insert(names.end(), t.name.begin(), t.name.end());
   }
-  out.write(names);
+  put(names);
+}
+
+}  // namespace
+
+void write_params(const std::string& path, const std::vector<Tensor>& tensors) {
+  AtomicFile out(path);
+  write_params(out, tensors);
   out.commit();
+}
+
+void write_params(AtomicFile& out, const std::vector<Tensor>& tensors) {
+  emit_list(out.target(), tensors, [&](const Bytes& b) { out.write(b); });
+}
+
+Bytes write_params_image(const std::vector<Tensor>& tensors) {
+  Bytes image;
+  emit_list("(memory)", tensors, [&](const Bytes& b) { image.insert(image.end(), b.begin(), b.end()); });
+  return image;
 }
 
 }  // namespace wb::mxnet

@@ -248,6 +248,8 @@ json parse_json(const std::string& text, const std::string& file) {
     return json::parse(text, guard);
   } catch (const json::parse_error& e) {
     report_parse_error(e, text, file);
+  } catch (const json::exception& e) {  // out_of_range 406: a number literal beyond double
+    malformed(file, "", "not valid JSON: " + printable(e.what(), 200, true));
   }
 }
 

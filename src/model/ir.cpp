@@ -1,5 +1,8 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <set>
+
 #include "weightbridge/error.h"
 #include "weightbridge/model.h"
 #include "model/conv_family.h"
@@ -42,6 +45,23 @@ namespace {
 
 std::vector<int64_t> ints(const nlohmann::json& j) { return j.get<std::vector<int64_t>>(); }
 
+// a * b for non-negative dims; nullopt when the product leaves int64.
+std::optional<int64_t> mul_dims(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return std::nullopt;
+  if (a != 0 && b > INT64_MAX / a) return std::nullopt;
+  return a * b;
+}
+
+std::optional<int64_t> product(const Shape& s) {
+  int64_t p = 1;
+  for (auto d : s) {
+    auto q = mul_dims(p, d);
+    if (!q) return std::nullopt;
+    p = *q;
+  }
+  return p;
+}
+
 // Spatial axes of a rank-r (without batch) channels_first / channels_last tensor.
 std::optional<Shape> conv_like_shape(const Node& n, const Shape& in, int64_t channels_out, bool is_pool) {
   const auto rank = n.attrs.at("rank").get<size_t>();
@@ -51,9 +71,14 @@ std::optional<Shape> conv_like_shape(const Node& n, const Shape& in, int64_t cha
   const auto s = ints(n.attrs.at("strides"));
   const std::vector<int64_t> d = is_pool ? std::vector<int64_t>(rank, 1) : ints(n.attrs.at("dilation"));
   const std::string padding = n.attrs.value("padding", "valid");
+  if (k.size() != rank || s.size() != rank || d.size() != rank) return std::nullopt;
+  // Bounds validate_model enforces; infer_shapes also runs on partly imported graphs.
+  constexpr int64_t kMax = int64_t{1} << 40;
   Shape out = in;
   for (size_t i = 0; i < rank; ++i) {
+    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || k[i] > kMax || s[i] > kMax || d[i] > kMax) return std::nullopt;
     const int64_t x = in[cf ? i + 1 : i];
+    if (x < 0 || x > kMax) return std::nullopt;
     const int64_t dk = d[i] * (k[i] - 1) + 1;
     int64_t o = padding == "same" ? (x + s[i] - 1) / s[i] : (x - dk) / s[i] + 1;
     if (padding != "same" && x < dk) o = 0;
@@ -89,26 +114,35 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
     const auto& pads = n.attrs.at("padding");
     for (size_t i = 0; i < pads.size(); ++i) {
       const size_t ax = cf ? i + 1 : i;
-      if (ax >= out.size()) return std::nullopt;
-      out[ax] += pads[i][0].get<int64_t>() + pads[i][1].get<int64_t>();
+      if (ax >= out.size() || !pads[i].is_array() || pads[i].size() != 2) return std::nullopt;
+      const int64_t b = pads[i][0].get<int64_t>(), a = pads[i][1].get<int64_t>();
+      constexpr int64_t kMax = int64_t{1} << 40;
+      if (b < 0 || a < 0 || b > kMax || a > kMax || out[ax] < 0 || out[ax] > kMax) return std::nullopt;
+      out[ax] += b + a;
     }
     return out;
   }
   if (op == "Flatten") {
-    int64_t p = 1;
-    for (auto d : in) p *= d;
-    return Shape{p};
+    const auto p = product(in);
+    if (!p) return std::nullopt;
+    return Shape{*p};
   }
   if (op == "Reshape") {
     Shape t = ints(n.attrs.at("target_shape"));
-    int64_t known = 1, total = 1;
+    int64_t known = 1;
     int unknown = -1;
-    for (auto d : in) total *= d;
+    const auto total = product(in);
+    if (!total) return std::nullopt;
     for (size_t i = 0; i < t.size(); ++i) {
-      if (t[i] == -1) unknown = static_cast<int>(i);
-      else known *= t[i];
+      if (t[i] == -1) {
+        unknown = static_cast<int>(i);
+      } else {
+        const auto k = mul_dims(known, t[i]);
+        if (!k) return std::nullopt;
+        known = *k;
+      }
     }
-    if (unknown >= 0 && known > 0) t[static_cast<size_t>(unknown)] = total / known;
+    if (unknown >= 0 && known > 0) t[static_cast<size_t>(unknown)] = *total / known;
     return t;
   }
   if (op == "Permute") {
@@ -136,7 +170,9 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
     out[static_cast<size_t>(a)] = 0;
     for (const auto& s : ins) {
       if (s.size() != in.size()) return std::nullopt;
-      out[static_cast<size_t>(a)] += s[static_cast<size_t>(a)];
+      const int64_t d = s[static_cast<size_t>(a)];
+      if (d < 0 || d > (int64_t{1} << 40)) return std::nullopt;
+      out[static_cast<size_t>(a)] += d;
     }
     return out;
   }
@@ -164,6 +200,153 @@ std::map<std::string, Shape> infer_shapes(const Model& m) {
     }
   }
   return shapes;
+}
+
+namespace {
+
+// Sizes beyond these are never real layers; refusing them keeps shape arithmetic in int64.
+constexpr int64_t kMaxUnits = int64_t{1} << 40;   // units, filters, channels, dims
+constexpr int64_t kMaxWindow = int64_t{1} << 20;  // kernel, stride, dilation, pool, padding
+
+[[noreturn]] void bad_node(const Node& n, const std::string& what) {
+  fail(ErrorKind::Malformed, what, {}, fmt::format("layer '{}' ({})", n.name, n.op));
+}
+
+int64_t int_attr(const Node& n, const char* key) {
+  const auto& v = n.attrs.at(key);
+  if (!v.is_number_integer()) bad_node(n, fmt::format("{} must be an integer, not {}", key, v.dump()));
+  return v.get<int64_t>();
+}
+
+int64_t int_in(const Node& n, const char* key, int64_t lo, int64_t hi) {
+  const int64_t v = int_attr(n, key);
+  if (v < lo || v > hi) bad_node(n, fmt::format("{} = {} is out of range ({}..{})", key, v, lo, hi));
+  return v;
+}
+
+std::vector<int64_t> ints_in(const Node& n, const char* key, size_t count, int64_t lo, int64_t hi) {
+  const auto& v = n.attrs.at(key);
+  if (!v.is_array() || v.size() != count)
+    bad_node(n, fmt::format("{} must be a list of {} integers, not {}", key, count, v.dump()));
+  std::vector<int64_t> out;
+  for (const auto& x : v) {
+    if (!x.is_number_integer() || x.get<int64_t>() < lo || x.get<int64_t>() > hi)
+      bad_node(n, fmt::format("{} = {} is out of range ({}..{})", key, v.dump(), lo, hi));
+    out.push_back(x.get<int64_t>());
+  }
+  return out;
+}
+
+void check_node(const Node& n) {
+  const std::string& op = n.op;
+  if (op == "Input") {
+    const auto& s = n.attrs.at("shape");
+    if (!s.is_array()) bad_node(n, "shape must be a list");
+    for (const auto& d : s)
+      if (!d.is_number_integer() || (d.get<int64_t>() != -1 && (d.get<int64_t>() < 1 || d.get<int64_t>() > kMaxUnits)))
+        bad_node(n, fmt::format("input shape {} has a dimension that is not -1 (unknown) or 1..{}", s.dump(), kMaxUnits));
+  } else if (op == "Dense") {
+    int_in(n, "units", 1, kMaxUnits);
+  } else if (op == "Conv" || op == "Pool") {
+    const auto rank = static_cast<size_t>(int_in(n, "rank", 1, 3));
+    ints_in(n, op == "Conv" ? "kernel_size" : "pool_size", rank, 1, kMaxWindow);
+    ints_in(n, "strides", rank, 1, kMaxWindow);
+    if (op == "Conv") {
+      ints_in(n, "dilation", rank, 1, kMaxWindow);
+      const int64_t filters = int_in(n, "filters", 1, kMaxUnits);
+      const int64_t groups = int_in(n, "groups", 1, kMaxUnits);
+      if (filters % groups != 0) bad_node(n, fmt::format("groups = {} does not divide filters = {}", groups, filters));
+    }
+  } else if (op == "GlobalPool") {
+    int_in(n, "rank", 1, 3);
+  } else if (op == "Embedding") {
+    int_in(n, "input_dim", 1, kMaxUnits);
+    int_in(n, "output_dim", 1, kMaxUnits);
+  } else if (op == "ZeroPadding") {
+    const auto rank = static_cast<size_t>(int_in(n, "rank", 1, 3));
+    const auto& p = n.attrs.at("padding");
+    if (!p.is_array() || p.size() != rank) bad_node(n, "padding must hold one (before, after) pair per axis");
+    for (const auto& pair : p)
+      if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_integer() || !pair[1].is_number_integer() ||
+          pair[0].get<int64_t>() < 0 || pair[1].get<int64_t>() < 0 || pair[0].get<int64_t>() > kMaxWindow ||
+          pair[1].get<int64_t>() > kMaxWindow)
+        bad_node(n, fmt::format("padding {} is not a list of non-negative (before, after) pairs", p.dump()));
+  } else if (op == "Reshape") {
+    const auto& t = n.attrs.at("target_shape");
+    if (!t.is_array()) bad_node(n, "target_shape must be a list");
+    int unknown = 0;
+    for (const auto& d : t) {
+      if (!d.is_number_integer() || (d.get<int64_t>() != -1 && (d.get<int64_t>() < 1 || d.get<int64_t>() > kMaxUnits)))
+        bad_node(n, fmt::format("target_shape {} has a dimension that is not -1 or 1..{}", t.dump(), kMaxUnits));
+      unknown += d.get<int64_t>() == -1;
+    }
+    if (unknown > 1) bad_node(n, "target_shape has more than one -1");
+  } else if (op == "Permute") {
+    const auto& d = n.attrs.at("dims");
+    if (!d.is_array()) bad_node(n, "dims must be a list");
+    std::set<int64_t> seen;
+    for (const auto& x : d)
+      if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > static_cast<int64_t>(d.size()) ||
+          !seen.insert(x.get<int64_t>()).second)
+        bad_node(n, fmt::format("dims {} is not a permutation of 1..{}", d.dump(), d.size()));
+  } else if (op == "Dropout") {
+    const auto& r = n.attrs.at("rate");
+    if (!r.is_number() || !(r.get<double>() >= 0.0 && r.get<double>() <= 1.0))
+      bad_node(n, fmt::format("rate {} is not in [0, 1]", r.dump()));
+  }
+}
+
+// Once shapes are known: windowed layers get inputs of their rank (+ channels), and grouped
+// convolutions input channels divisible by groups.
+void check_groups(const Node& n, const std::map<std::string, Shape>& shapes) {
+  const bool windowed = n.op == "Conv" || n.op == "Pool" || n.op == "GlobalPool" || n.op == "ZeroPadding";
+  if (!windowed || n.inputs.empty()) return;
+  auto it = shapes.find(n.inputs[0]);
+  if (it == shapes.end()) return;
+  const auto rank = n.attrs.at("rank").get<size_t>();
+  if (it->second.size() != rank + 1)
+    bad_node(n, fmt::format("a {}-D layer needs inputs of rank {} (without batch), got shape {}", rank, rank + 1,
+                            shape_str(it->second)));
+  if (n.op != "Conv") return;
+  const int64_t groups = n.attrs.at("groups").get<int64_t>();
+  const bool cf = n.attrs.value("data_format", "channels_last") == "channels_first";
+  const int64_t ch = cf ? it->second.front() : it->second.back();
+  if (ch > 0 && ch % groups != 0)
+    bad_node(n, fmt::format("groups = {} does not divide the {} input channels", groups, ch));
+}
+
+}  // namespace
+
+void validate_node(const Node& n) {
+  try {
+    check_node(n);
+  } catch (const nlohmann::json::exception& e) {
+    bad_node(n, std::string("attribute missing or of the wrong type: ") + e.what());
+  }
+}
+
+void validate_model(const Model& m) {
+  std::set<std::string> seen;
+  for (const auto& n : m.nodes) {
+    if (n.name.empty()) fail(ErrorKind::Malformed, "a layer has an empty name");
+    for (const auto& i : n.inputs)
+      if (!seen.count(i))
+        fail(ErrorKind::Malformed,
+             i == n.name ? "layer takes its own output as input (cycle)"
+                         : fmt::format("input '{}' is not an earlier layer (dangling edge or cycle)", i),
+             {}, fmt::format("layer '{}'", n.name));
+    if (!seen.insert(n.name).second) fail(ErrorKind::Malformed, fmt::format("duplicate layer name '{}'", n.name));
+  }
+  for (const auto& o : m.outputs)
+    if (!seen.count(o)) fail(ErrorKind::Malformed, fmt::format("model output '{}' is not a layer", o));
+  for (const auto& n : m.nodes) {
+    validate_node(n);
+    if (n.op == "Input" ? !n.inputs.empty() : n.inputs.empty())
+      bad_node(n, n.op == "Input" ? "an Input takes no inputs" : "layer has no inputs");
+  }
+  // Shapes are inferred only once every attribute is known to be in range.
+  const auto shapes = infer_shapes(m);
+  for (const auto& n : m.nodes) check_groups(n, shapes);
 }
 
 }  // namespace wb

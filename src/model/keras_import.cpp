@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <regex>
 #include <set>
 
@@ -87,7 +88,12 @@ std::vector<std::string> inbound_of(const json& entry) {
   if (call.is_object()) {  // Keras 3: {"args": [...], "kwargs": {...}}
     std::function<void(const json&)> walk = [&](const json& j) {
       if (j.is_object() && j.value("class_name", "") == "__keras_tensor__") {
-        out.push_back(j["config"]["keras_history"][0]);
+        // Checked access: operator[] on a const json with a missing key is undefined behaviour.
+        const json* h = j.contains("config") && j["config"].is_object() && j["config"].contains("keras_history")
+                            ? &j["config"]["keras_history"] : nullptr;
+        if (!h || !h->is_array() || h->empty() || !(*h)[0].is_string())
+          bad_config("__keras_tensor__ without a keras_history [layer name, ...]: " + j.dump());
+        out.push_back((*h)[0].get<std::string>());
       } else if (j.is_array()) {
         for (const auto& x : j) walk(x);
       } else if (j.is_object()) {
@@ -148,6 +154,16 @@ KGraph parse_graph(const json& root) {
     return g;
   }
   fail(ErrorKind::Unsupported, "model class '" + cls + "' is not supported");
+}
+
+// nlohmann converts a float to an integer with a plain cast, which is undefined beyond int64;
+// no layer attribute is that large, so such numbers (and absurd nesting) are refused up front.
+void check_numbers(const json& j, int depth) {
+  if (depth > 256) bad_config("nested more than 256 levels deep");
+  if (j.is_number_float() && !(std::fabs(j.get<double>()) < 9.2e18))
+    bad_config("number " + j.dump() + " is out of range");
+  if (j.is_structured())
+    for (const auto& v : j) check_numbers(v, depth + 1);
 }
 
 // Keras 3 weight-group names: snake_case(class) with _1, _2 for repeats (formats-keras.md 8.2).
@@ -264,6 +280,7 @@ void import_conv(Ctx& c, Node& n, const KLayer& k, int rank) {
              {"strides", int_list(strides, r)}, {"dilation", int_list(dil, r)},
              {"groups", cfg.value("groups", 1)}, {"use_bias", use_bias}, {"padding", padding},
              {"data_format", df}, {"activation", activation_of(cfg)}};
+  validate_node(n);
   std::vector<std::string> roles = {"kernel"};
   if (use_bias) roles.push_back("bias");
   bind_weights(c, n, roles);
@@ -393,6 +410,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     const bool use_bias = cfg.contains("use_bias") ? cfg["use_bias"].get<bool>() : cfg.value("bias", true);
     n.op = "Dense";
     n.attrs = {{"units", units}, {"use_bias", use_bias}, {"activation", activation_of(cfg)}};
+    validate_node(n);
     std::vector<std::string> roles = {"kernel"};
     if (use_bias) roles.push_back("bias");
     bind_weights(c, n, roles);
@@ -407,6 +425,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     n.op = "Embedding";
     n.attrs = {{"input_dim", cfg.at("input_dim")}, {"output_dim", cfg.at("output_dim")}};
     if (cfg.value("mask_zero", false)) n.attrs["mask_zero"] = true;  // refused by recurrent layers downstream
+    validate_node(n);
     bind_weights(c, n, {"embeddings"});
   } else if (is_keras_rnn_class(cls)) {
     import_rnn_layer(c, k, n);
@@ -532,7 +551,13 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
   Ctx c{file, opt, keras1, keras_mxnet, file.backend == "theano", {}, {}, &m};
   if (c.theano2) m.prov.notes.push_back("backend theano: convolution kernels flipped to correlation form");
   if (keras_mxnet) m.prov.notes.push_back("keras-mxnet file: channels_first kernels read in MXNet (out, in, k...) order");
-  const KGraph g = parse_graph(config);
+  check_numbers(config, 0);
+  KGraph g;
+  try {
+    g = parse_graph(config);
+  } catch (const json::exception& e) {
+    bad_config(std::string("unexpected structure: ") + e.what());
+  }
   // Weight groups by name: legacy files use layer names, Keras 3 files class-based paths.
   if (file.layout == "keras3-weights") {
     std::map<std::string, int> counts;

@@ -37,6 +37,8 @@ json parse_json_file(const std::string& path) {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     fail(ErrorKind::Malformed, fmt::format("not valid JSON (byte {}): {}", e.byte, e.what()), path);
+  } catch (const json::exception& e) {  // out_of_range 406: a number literal beyond double
+    fail(ErrorKind::Malformed, std::string("not valid JSON: ") + e.what(), path);
   }
 }
 
@@ -126,6 +128,7 @@ Model load_keras(const std::string& weights_path, FileKind kind, const std::opti
     Model m = import_keras(file, config, k3version, opt);
     fill_stored(m);
     if (kind == FileKind::KerasArchive) m.prov.format = "keras-archive";
+    validate_model(m);
     return m;
   } catch (Error& e) {
     e.in_file(weights_path);
@@ -178,6 +181,12 @@ Model load_model(const std::vector<std::string>& paths, const std::optional<std:
     const mxnet::Symbol s = mxnet::read_symbol(*sym);
     Model m = import_mxnet(s, pf, *sym, opt);
     fill_stored(m);
+    try {
+      validate_model(m);
+    } catch (Error& e) {
+      e.in_file(*sym);
+      throw;
+    }
     return m;
   }
   if (sym) fail(ErrorKind::Usage, "a symbol JSON holds no weights: give the .params file too", *sym);

@@ -105,6 +105,13 @@ int channels_first(Ctx& c, const std::string& producer, const std::string& consu
   Phys& p = c.values.at(producer);
   std::vector<int> have = p.perm.empty() ? std::vector<int>() : p.perm;
   if (have.empty()) for (size_t i = 0; i < rank_with_batch; ++i) have.push_back(static_cast<int>(i));
+  // The producer's held order must cover the rank this layer works on (a rank-2 pooling fed by a
+  // rank-3 tensor would index past it).
+  if (have.size() != want.size())
+    fail(ErrorKind::Malformed,
+         fmt::format("input from '{}' has rank {} (with batch), the layer needs rank {}", producer, have.size(),
+                     want.size()),
+         {}, "layer '" + consumer + "'");
   if (have == want) return p.node;
   // physical_have = transpose(logical, have); we need transpose(logical, want) = transpose(physical_have, t)
   // with t[i] = position of want[i] in have.

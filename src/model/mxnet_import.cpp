@@ -97,6 +97,23 @@ Shape tuple_attr(const SymNode& n, const std::string& k, Shape dflt) {
   fail(kind, what, {}, "node '" + n.name + "' (" + n.op + ")");
 }
 
+// Window attributes are checked before any shape arithmetic uses them (a stride of 0 would
+// divide by zero); the bound keeps products of them inside int64.
+constexpr int64_t kMaxWindow = int64_t{1} << 20;
+constexpr int64_t kMaxUnits = int64_t{1} << 40;
+
+void check_window(const SymNode& n, const char* key, const Shape& v, int64_t lo) {
+  for (auto x : v)
+    if (x < lo || x > kMaxWindow)
+      node_error(ErrorKind::Malformed, n, fmt::format("{} {} has a value outside {}..{}", key, shape_str(v), lo, kMaxWindow));
+}
+
+int64_t count_attr(const SymNode& n, const char* key, const char* dflt) {
+  const int64_t v = parse_int(attr(n, key, dflt));
+  if (v < 1 || v > kMaxUnits) node_error(ErrorKind::Malformed, n, fmt::format("{} = {} is outside 1..{}", key, v, kMaxUnits));
+  return v;
+}
+
 std::string keras_safe(std::string s) {
   for (auto& ch : s)
     if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.')) ch = '_';
@@ -249,9 +266,15 @@ void op_convolution(Ctx& c, const SymNode& n, Value& out) {
   const Shape stride = tuple_attr(n, "stride", Shape(r, 1)), dil = tuple_attr(n, "dilate", Shape(r, 1));
   const Shape pad = tuple_attr(n, "pad", Shape(r, 0));
   if (stride.size() != r || dil.size() != r || pad.size() != r) node_error(ErrorKind::Malformed, n, "stride/dilate/pad rank differs from kernel");
+  check_window(n, "kernel", k, 1);
+  check_window(n, "stride", stride, 1);
+  check_window(n, "dilate", dil, 1);
+  check_window(n, "pad", pad, 0);
   const bool no_bias = parse_bool(attr(n, "no_bias", "False"));
-  const int64_t filters = parse_int(attr(n, "num_filter", "0"));
-  const int64_t groups = parse_int(attr(n, "num_group", "1"));
+  const int64_t filters = count_attr(n, "num_filter", "0");
+  const int64_t groups = count_attr(n, "num_group", "1");
+  if (filters % groups != 0)
+    node_error(ErrorKind::Malformed, n, fmt::format("num_group = {} does not divide num_filter = {}", groups, filters));
   bool channels_last = false;
   std::string input = conv_input(c, n, channels_last);
   const std::vector<int> held = input_value(c, n, 0).perm;
@@ -279,7 +302,7 @@ void op_convolution(Ctx& c, const SymNode& n, Value& out) {
 void op_fully_connected(Ctx& c, const SymNode& n, Value& out) {
   const bool no_bias = parse_bool(attr(n, "no_bias", "False"));
   const bool flatten = parse_bool(attr(n, "flatten", "True"));
-  const int64_t units = parse_int(attr(n, "num_hidden", "0"));
+  const int64_t units = count_attr(n, "num_hidden", "0");
   std::string input = layer_input(c, n, 0);
   const std::string name = layer_name(c, n);
   if (flatten) {
@@ -378,6 +401,9 @@ void op_pooling(Ctx& c, const SymNode& n, Value& out) {
   const size_t r = k.size();
   const Shape stride = tuple_attr(n, "stride", Shape(r, 1)), pad = tuple_attr(n, "pad", Shape(r, 0));
   if (stride.size() != r || pad.size() != r) node_error(ErrorKind::Malformed, n, "stride/pad rank differs from kernel");
+  check_window(n, "kernel", k, 1);
+  check_window(n, "stride", stride, 1);
+  check_window(n, "pad", pad, 0);
   const bool full = attr(n, "pooling_convention", "valid") != "valid";
   std::string padding;
   if (in && in->size() == r + 1) {
@@ -808,7 +834,7 @@ void walk(Ctx& c) {
         e.op = "Embedding";
         e.inputs = {layer_input(c, n, 0)};
         Tensor w = take_param(c, n, 1, "weight");
-        e.attrs = {{"input_dim", parse_int(attr(n, "input_dim", "0"))}, {"output_dim", parse_int(attr(n, "output_dim", "0"))}};
+        e.attrs = {{"input_dim", count_attr(n, "input_dim", "0")}, {"output_dim", count_attr(n, "output_dim", "0")}};
         e.weights.push_back(Weight{"embeddings", w, input_value(c, n, 1).param, "", {}});
         out = layer_value(add(c, std::move(e)).name);
       } else {
