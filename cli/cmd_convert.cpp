@@ -1,6 +1,7 @@
 // weightbridge convert SRC... --to mxnet|keras -o OUT [--arch FILE] [--dtype ...] [--kernel-flip yes|no]
 #include <fmt/format.h>
 
+#include <array>
 #include <filesystem>
 #include <iostream>
 
@@ -34,15 +35,17 @@ struct ConvertOptions {
 using nlohmann::json;
 
 // One manifest row: source tensor (as stored) -> target tensor (as written).
+// sha256s are computed only for --manifest (they read every tensor again).
 json manifest_row(const wb::Node* node, const wb::Weight* w, const std::string& role, const std::string& target_name,
-                  const std::string& to_target, const wb::Tensor& out) {
+                  const std::string& to_target, const wb::Tensor& out, bool with_sha) {
   json r = {{"layer", node ? node->name : ""}, {"role", role}, {"target_name", target_name},
-            {"dtype_after", wb::dtype_name(out.dtype)}, {"shape_after", out.shape}, {"sha256_after", wb::sha256_hex(out.load())}};
+            {"dtype_after", wb::dtype_name(out.dtype)}, {"shape_after", out.shape}};
+  if (with_sha) r["sha256_after"] = wb::sha256_hex(out.load());
   if (w) {
     r["source_name"] = w->source;
     r["dtype_before"] = wb::dtype_name(w->stored.dtype);
     r["shape_before"] = w->stored.shape;
-    r["sha256_before"] = wb::sha256_hex(w->stored.load());
+    if (with_sha) r["sha256_before"] = wb::sha256_hex(w->stored.load());
     std::string t = w->transform;
     if (!to_target.empty()) t += (t.empty() ? "" : " then ") + to_target;
     r["transform"] = t.empty() ? "none" : t;
@@ -113,6 +116,25 @@ void refuse_overwrite(const std::vector<std::string>& inputs, const std::string&
     if (wb::same_file(in, out)) wb::fail(wb::ErrorKind::Usage, "output would overwrite an input file", out);
 }
 
+// source name, shape, dtype -> target name, shape, dtype, transform: one aligned row per tensor.
+void print_table(const json& rows) {
+  std::vector<std::array<std::string, 3>> cells;
+  size_t w0 = 6, w1 = 6;
+  for (const auto& r : rows) {
+    const std::string src = r["source_name"].is_string() ? r["source_name"].get<std::string>() : "(created)";
+    const std::string before = r.contains("shape_before") ? wb::shape_str(r["shape_before"].get<wb::Shape>()) + " " +
+                                                                r["dtype_before"].get<std::string>() : "";
+    cells.push_back({src + " " + before,
+                     r["target_name"].get<std::string>() + " " + wb::shape_str(r["shape_after"].get<wb::Shape>()) + " " +
+                         r["dtype_after"].get<std::string>(),
+                     r.value("transform", "none")});
+    w0 = std::max(w0, cells.back()[0].size());
+    w1 = std::max(w1, cells.back()[1].size());
+  }
+  std::cout << fmt::format("  {:<{}}    {:<{}}  {}\n", "source", w0, "target", w1, "transform");
+  for (const auto& c : cells) std::cout << fmt::format("  {:<{}} -> {:<{}}  {}\n", c[0], w0, c[1], w1, c[2]);
+}
+
 bool run(const ConvertOptions& o) {
   if (o.to != "mxnet" && o.to != "keras") wb::fail(wb::ErrorKind::Usage, "--to must be mxnet or keras");
   wb::ImportOptions io = import_options(o.kernel_flip, o.input_shape);
@@ -152,7 +174,7 @@ bool run(const ConvertOptions& o) {
       const auto& org = ex.origins[i];
       const wb::Node* node = m.find(org.node);
       const wb::Weight* w = node ? node->weight(org.role) : nullptr;
-      if (!o.manifest.empty()) manifest.push_back(manifest_row(node, w, org.role, ex.params[i].name, org.transform, ex.params[i]));
+      manifest.push_back(manifest_row(node, w, org.role, ex.params[i].name, org.transform, ex.params[i], !o.manifest.empty()));
     }
     written = {sym_path, params_path};
   } else {
@@ -164,18 +186,14 @@ bool run(const ConvertOptions& o) {
       const wb::Node* node = m.find(l.name);
       for (const auto& [name, t] : l.weights) {
         const std::string role = name.substr(l.name.size() + 1, name.size() - l.name.size() - 3);
-        if (!o.manifest.empty()) manifest.push_back(manifest_row(node, node ? node->weight(role) : nullptr, role, name, "", t));
+        manifest.push_back(manifest_row(node, node ? node->weight(role) : nullptr, role, name, "", t, !o.manifest.empty()));
       }
     }
     written = {o.out};
   }
   std::cout << fmt::format("source: {} {} {} ({} layers)\n", m.prov.framework, m.prov.version, m.prov.format, m.nodes.size());
   for (const auto& note : m.prov.notes) std::cout << "note: " << note << "\n";
-  for (const auto& n : m.nodes)
-    for (const auto& w : n.weights)
-      std::cout << fmt::format("  {:<28} {:<16} {:<18} {:<8} {}\n", w.source, n.name + "." + w.role,
-                               wb::shape_str(w.tensor.shape), wb::dtype_name(w.tensor.dtype),
-                               w.transform.empty() ? "as is" : w.transform);
+  print_table(manifest);
   for (const auto& p : written) std::cout << "wrote " << p << "\n";
   std::cout << fmt::format("{} tensors converted\n", n_tensors);
   json verify = nullptr;

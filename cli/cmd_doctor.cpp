@@ -15,15 +15,17 @@ namespace wbcli {
 void setup_doctor(CLI::App& app, int& exit_status) {
   struct Options {
     std::vector<std::string> files, into;
+    std::string arch;
     bool json_out = false;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("doctor", "Explain why a model fails to load or loads and predicts garbage");
   cmd->add_option("files", o->files, "The model's files")->required();
+  cmd->add_option("--arch", o->arch, "Architecture of a weights-only file (Keras model JSON, .h5 or .keras)");
   cmd->add_option("--into", o->into, "The model or architecture it is meant to be loaded into");
   cmd->add_flag("--json", o->json_out, "Print the findings as JSON");
   cmd->callback([o, &exit_status] {
-    const auto findings = wb::doctor(o->files, o->into);
+    const auto findings = wb::doctor(o->files, o->into, o->arch);
     size_t serious = 0;
     for (const auto& f : findings) serious += f.severity != "info";
     if (o->json_out) {

@@ -1,6 +1,7 @@
 // weightbridge inspect FILE... [--json]
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 #include <set>
 
@@ -99,6 +100,22 @@ json inspect_keras(const std::string& path, wb::FileKind kind) {
   return f;
 }
 
+// The layer a parameter name belongs to: the name without its role suffix (conv0_weight,
+// bn_moving_mean, dense_1/kernel1, body.3.running_var).
+std::string layer_of_param(const std::string& name) {
+  static const char* const kRoles[] = {"_moving_mean", "_moving_var", "_running_mean", "_running_var", "_weight",
+                                       "_bias", "_gamma", "_beta", "_alpha", "_parameters"};
+  for (const char* r : kRoles) {
+    const std::string suffix = r;
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return name.substr(0, name.size() - suffix.size());
+  }
+  const auto cut = name.find_last_of("/.");
+  if (cut != std::string::npos) return name.substr(0, cut);
+  const auto underscore = name.rfind('_');
+  return underscore == std::string::npos ? name : name.substr(0, underscore);
+}
+
 std::string naming_of(const wb::mxnet::ParamsFile& p) {
   bool prefixed = false, slash = false, dotted = false;
   for (const auto& r : p.records) {
@@ -130,8 +147,7 @@ json inspect_params(const std::string& path) {
     const auto& r = p.records[i];
     std::string name = r.name.empty() ? std::to_string(i) : r.name;
     std::string layer = name.rfind("arg:", 0) == 0 || name.rfind("aux:", 0) == 0 ? name.substr(4) : name;
-    const auto cut = layer.find_last_of("/._");
-    if (cut != std::string::npos) layer = layer.substr(0, cut);
+    layer = layer_of_param(layer);
     if (seen.insert(layer).second) layers.push_back({{"name", layer}});
     if (r.none) {
       tensors.push_back({{"name", name}, {"layer", layer}, {"shape", json::array()}, {"dtype", "none"}, {"sha256", ""}});
@@ -241,9 +257,12 @@ json inspect_one(const std::string& path) {
     case wb::FileKind::Unknown: break;
   }
   if (starts_with_json_array(path)) return inspect_json_data(path);
-  // Unknown content: let the reader its name suggests explain what is wrong.
-  if (path.size() > 3 && path.find(".h5") != std::string::npos) return inspect_keras(path, wb::FileKind::KerasH5);
-  return inspect_params(path);
+  // Unknown content: a file named like a model gets its reader's own explanation.
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".h5" || ext == ".hdf5" || ext == ".keras") return inspect_keras(path, wb::FileKind::KerasH5);
+  if (ext == ".params" || ext == ".nd" || ext == ".npz" || ext == ".npy") return inspect_params(path);
+  wb::fail(wb::ErrorKind::Unsupported,
+           "unrecognised file format: not HDF5, a zip, a symbol or model JSON, an MXNet NDArray list or .npy", path);
 }
 
 std::string short_hash(const json& t) {
@@ -258,7 +277,7 @@ void print_human(const json& f) {
   std::cout << fmt::format("  writer:      {} {}{}\n", w.value("framework", ""), w.value("version", ""),
                            w.value("backend", "").empty() ? "" : " (backend " + w.value("backend", "") + ")");
   if (f.contains("record_version"))
-    std::cout << fmt::format("  records:     NDArray version {} , naming {}\n", f["record_version"].dump(), f.value("naming", ""));
+    std::cout << fmt::format("  records:     NDArray version {}, naming {}\n", f["record_version"].dump(), f.value("naming", ""));
   if (f.contains("dialect")) std::cout << fmt::format("  dialect:     {}\n", f["dialect"].get<std::string>());
   if (!f.value("data_format", "").empty()) std::cout << fmt::format("  data_format: {}\n", f["data_format"].get<std::string>());
   std::cout << fmt::format("  layers:      {}\n", f["layers"].size());

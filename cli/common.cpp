@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/io.h"
 #include "weightbridge/error.h"
 #include "weightbridge/mxnet_params.h"
 
@@ -42,6 +43,12 @@ wb::ImportOptions import_options(const std::string& kernel_flip, const std::stri
 }
 
 wb::Array read_input(const std::string& path) {
+  {
+    auto src = wb::open_file_source(path);
+    char magic[6] = {};
+    if (src->size() >= 6) src->read_at(0, magic, 6);
+    if (std::string(magic, 6) != "\x93NUMPY") wb::fail(wb::ErrorKind::Usage, "--input takes a .npy array file (no NumPy magic)", path);
+  }
   const wb::mxnet::ParamsFile f = wb::mxnet::read_params(path);
   if (f.container != "npy")
     wb::fail(wb::ErrorKind::Usage, "--input takes a single .npy array (this is an " + f.container + " file)", path);

@@ -16,6 +16,8 @@ struct Finding {
 
 // Examines the model given by `files` (as for convert) and, when `into` is not empty, the
 // model or architecture it is meant to be loaded into.
-std::vector<Finding> doctor(const std::vector<std::string>& files, const std::vector<std::string>& into);
+// `arch` (optional) is the architecture of a weights-only file, as convert's --arch.
+std::vector<Finding> doctor(std::vector<std::string> files, const std::vector<std::string>& into,
+                            const std::string& arch = {});
 
 }  // namespace wb

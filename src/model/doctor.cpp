@@ -45,7 +45,7 @@ void check_keras_file(Report& r, const std::string& path) {
   if (f.keras_version.empty() && f.root_keras_version.empty())
     r.add("info", "metadata", path, "no keras_version attribute: a Keras 1 weights-only file (or a file from an unknown writer)",
           "weights group has no keras_version / backend attributes",
-          "give the architecture with --arch; layouts follow Keras 1 rules");
+          "layouts follow Keras 1 rules; a weights-only file needs its architecture (--arch)");
   const int dots = static_cast<int>(std::count(f.keras_version.begin(), f.keras_version.end(), '.'));
   if (dots == 3 && f.backend != "mxnet")
     r.add("warning", "metadata", path, "keras_version has 4 parts (a keras-mxnet release) but backend is '" + f.backend + "'",
@@ -146,7 +146,7 @@ void check_flatten_order(Report& r, const Model& m) {
             "Flatten after channels_first features flattens in (C, H, W) order: the next Dense layer's rows follow that order, "
             "so running the model as channels_last needs its rows permuted",
             "input layer " + in->name + " is channels_first; Flatten has no data_format=channels_first",
-            "weightbridge convert keeps the order; to change the data format, permute the Dense rows (formats-keras.md 10.3)");
+            "weightbridge convert keeps the order; a channels_last rewrite must permute the Dense rows from (C, H, W) to (H, W, C) order");
   }
 }
 
@@ -173,9 +173,10 @@ void check_against(Report& r, const Model& a, const Model& b, const std::string&
 
 }  // namespace
 
-std::vector<Finding> doctor(const std::vector<std::string>& files, const std::vector<std::string>& into) {
+std::vector<Finding> doctor(std::vector<std::string> files, const std::vector<std::string>& into, const std::string& arch) {
+  const std::optional<std::string> arch_file = arch.empty() ? std::nullopt : std::optional<std::string>(arch);
   Report r;
-  r.files = join(files);
+  r.files = join(files) + (arch.empty() ? "" : " --arch " + arch);
   for (const auto& f : files) {
     const FileKind k = detect_file(f);
     if (k == FileKind::KerasH5) check_keras_file(r, f);
@@ -184,19 +185,24 @@ std::vector<Finding> doctor(const std::vector<std::string>& files, const std::ve
   ImportOptions opt;
   Model m;
   try {
-    m = load_model(files, std::nullopt, opt);
+    m = load_model(files, arch_file, opt);
   } catch (const Error& e) {
     const std::string msg = e.message();
     if (msg.find("--kernel-flip") != std::string::npos) {
       r.add("error", "ambiguity", e.file() + (e.where().empty() ? "" : ": " + e.where()),
             "Keras 1 file without backend information: Theano kernels must be flipped, TensorFlow/dmlc-keras (MXNet) kernels must not",
             "no keras_version/backend attributes; weight names without ':0'",
-            "weightbridge convert " + r.files + " --kernel-flip yes (Theano) or --kernel-flip no (dmlc/keras)");
+            "weightbridge convert " + r.files + " --kernel-flip yes --to keras -o fixed.h5 (Theano-trained), or --kernel-flip no (dmlc/keras on MXNet)");
       opt.kernel_flip = false;
-      m = load_model(files, std::nullopt, opt);
+      m = load_model(files, arch_file, opt);
     } else {
+      const bool no_arch = msg.find("without an architecture") != std::string::npos;
       r.add("error", e.kind() == ErrorKind::Mapping ? "weights" : "metadata", e.file() + (e.where().empty() ? "" : ": " + e.where()),
-            msg, std::string("exit code ") + std::to_string(exit_code(e.kind())), "see the message");
+            no_arch ? "weights-only file: the layer checks need the architecture" : "the model cannot be read: " + msg,
+            no_arch ? "no model_config in the file" : std::string(kind_name(e.kind())) + " error while loading",
+            no_arch ? "weightbridge doctor " + r.files + " --arch MODEL.json"
+            : e.kind() == ErrorKind::Mapping ? "weightbridge convert ... --allow-missing / --ignore-extra / --map MAP.json, after checking the source"
+            : "check the file (weightbridge inspect " + r.files + ")");
       return r.findings;
     }
   }
