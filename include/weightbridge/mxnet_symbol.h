@@ -53,6 +53,11 @@ Symbol read_symbol(const std::string& path);
 // widened when entries use a higher output of an op that function does not know.
 std::string write_symbol(const Symbol& sym, int mxnet_version = 10300, const std::string& dialect = "attrs");
 
+// A node attribute, or `dflt` when the file leaves it out (MXNet then uses the op's default).
+std::string attr(const SymNode& n, const std::string& key, const std::string& dflt);
+// A tuple attribute ("None" and absent both give `dflt`).
+Shape tuple_attr(const SymNode& n, const std::string& key, Shape dflt);
+
 // Number of outputs an op has, hidden ones included (BatchNorm 3, Dropout 2, SliceChannel
 // num_outputs, RNN with state_outputs 2 or 3, ...; 1 for ops it does not know): for node_row_ptr.
 int op_num_outputs(const SymNode& node);

@@ -725,4 +725,16 @@ std::optional<DType> dtype_from_flag_text(const std::string& text) {
   }
 }
 
+std::string attr(const SymNode& n, const std::string& key, const std::string& dflt) {
+  auto it = n.attrs.find(key);
+  return it == n.attrs.end() ? dflt : it->second;
+}
+
+Shape tuple_attr(const SymNode& n, const std::string& key, Shape dflt) {
+  auto it = n.attrs.find(key);
+  if (it == n.attrs.end()) return dflt;
+  auto t = parse_tuple(it->second);
+  return t ? *t : dflt;
+}
+
 }  // namespace wb::mxnet

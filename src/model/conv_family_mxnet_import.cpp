@@ -14,7 +14,9 @@ using nlohmann::json;
 namespace wb {
 namespace {
 
+using mxnet::attr;
 using mxnet::parse_bool;
+using mxnet::tuple_attr;
 using mxnet::parse_float;
 using mxnet::parse_int;
 using mxnet::SymNode;
@@ -23,17 +25,6 @@ using mxnet::SymNode;
   fail(ErrorKind::Unsupported, what, {}, "node '" + n.name + "' (" + n.op + ")");
 }
 
-std::string attr(const SymNode& n, const std::string& k, const std::string& d) {
-  auto it = n.attrs.find(k);
-  return it == n.attrs.end() ? d : it->second;
-}
-
-Shape tuple_attr(const SymNode& n, const std::string& k, Shape d) {
-  auto it = n.attrs.find(k);
-  if (it == n.attrs.end()) return d;
-  auto t = mxnet::parse_tuple(it->second);
-  return t ? *t : d;
-}
 
 // "(None, None, 1, 2)" -> entries, None as nullopt.
 std::vector<std::optional<int64_t>> optional_tuple(const std::string& s) {

@@ -21,7 +21,9 @@ using nlohmann::json;
 namespace wb {
 namespace {
 
+using mxnet::attr;
 using mxnet::parse_bool;
+using mxnet::tuple_attr;
 using mxnet::parse_float;
 using mxnet::parse_int;
 using mxnet::SymNode;
@@ -81,17 +83,6 @@ struct Ctx {
   Model m;
 };
 
-std::string attr(const SymNode& n, const std::string& k, const std::string& dflt) {
-  auto it = n.attrs.find(k);
-  return it == n.attrs.end() ? dflt : it->second;
-}
-
-Shape tuple_attr(const SymNode& n, const std::string& k, Shape dflt) {
-  auto it = n.attrs.find(k);
-  if (it == n.attrs.end()) return dflt;
-  auto t = mxnet::parse_tuple(it->second);
-  return t ? *t : dflt;
-}
 
 [[noreturn]] void node_error(ErrorKind kind, const SymNode& n, const std::string& what) {
   fail(kind, what, {}, "node '" + n.name + "' (" + n.op + ")");

@@ -59,3 +59,17 @@ def load(path):
 def load_dict(path):
     names, arrays, _ = load(path)
     return dict(zip(names, arrays))
+
+
+def save(path, named_arrays):
+    """Writes [(name, array), ...] as an NDArray list file with V2 float32 records, cpu(0)."""
+    out = struct.pack("<QQQ", 0x112, 0, len(named_arrays))
+    for _, a in named_arrays:
+        a = np.ascontiguousarray(a, np.float32)
+        out += struct.pack("<Iii", V2, 0, a.ndim) + struct.pack("<%dq" % a.ndim, *a.shape)
+        out += struct.pack("<iii", 1, 0, 0) + a.tobytes()
+    out += struct.pack("<Q", len(named_arrays))
+    for n, _ in named_arrays:
+        out += struct.pack("<Q", len(n)) + n.encode()
+    with open(path, "wb") as f:
+        f.write(out)

@@ -1,7 +1,6 @@
 """diff: tensors matched through the graph and classified, checked on real files and on
 mutations made here with numpy."""
 import json
-import struct
 import unittest
 
 import numpy as np
@@ -19,15 +18,7 @@ def diff_json(a, b, expect):
 def rewrite_params(src, dst, change):
     """Copies a V2 params file, letting change(name, array) return a replacement array."""
     names, arrays, _ = ndarray_ref.load(src)
-    out = struct.pack("<QQQ", 0x112, 0, len(arrays))
-    for n, a in zip(names, arrays):
-        a = np.ascontiguousarray(change(n, a.copy()), np.float32)
-        out += struct.pack("<Iii", 0xF993FAC9, 0, a.ndim) + struct.pack("<%dq" % a.ndim, *a.shape)
-        out += struct.pack("<iii", 1, 0, 0) + a.tobytes()
-    out += struct.pack("<Q", len(names))
-    for n in names:
-        out += struct.pack("<Q", len(n)) + n.encode()
-    open(dst, "wb").write(out)
+    ndarray_ref.save(dst, [(n, change(n, a.copy())) for n, a in zip(names, arrays)])
 
 
 class Diff(unittest.TestCase):

@@ -11,6 +11,8 @@ import ndarray_ref
 from test_convert import keras_weights
 from wbtest import run, tmpdir
 
+write_params = ndarray_ref.save
+
 KERNEL = np.array([[0.5], [-1.0]], np.float32)
 BIAS = np.array([0.25], np.float32)
 X = np.array([[2.0, 4.0]], np.float32)
@@ -164,19 +166,6 @@ SYM_1X = {"nodes": [
      "inputs": [[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 1], [4, 0, 1]]}],
     "arg_nodes": [0, 1, 2, 3, 4], "node_row_ptr": [0, 1, 2, 3, 4, 5, 8], "heads": [[5, 0, 0]],
     "attrs": {"mxnet_version": ["int", 10600]}}
-
-
-def write_params(path, arrays):
-    import struct
-    out = struct.pack("<QQQ", 0x112, 0, len(arrays))
-    for _, a in arrays:
-        a = np.ascontiguousarray(a, np.float32)
-        out += struct.pack("<Iii", 0xF993FAC9, 0, a.ndim) + struct.pack("<%dq" % a.ndim, *a.shape)
-        out += struct.pack("<iii", 1, 0, 0) + a.tobytes()
-    out += struct.pack("<Q", len(arrays))
-    for n, _ in arrays:
-        out += struct.pack("<Q", len(n)) + n.encode()
-    open(path, "wb").write(out)
 
 
 class BR11FixGamma(unittest.TestCase):
