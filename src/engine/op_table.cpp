@@ -28,6 +28,8 @@ const std::map<std::string, OpFn>& op_table() {
       {"LeakyReLU", op_leaky_relu}, {"Pool", op_pool},             {"GlobalPool", op_global_pool},
       {"ZeroPadding", op_zero_padding}, {"Flatten", op_flatten},   {"Reshape", op_reshape},
       {"Permute", op_permute},     {"Dropout", op_dropout},       {"Add", op_add},
+      {"Multiply", op_multiply},   {"Subtract", op_subtract},     {"Average", op_average},
+      {"Maximum", op_maximum},     {"Minimum", op_minimum},       {"Scalar", op_scalar},
       {"Concat", op_concat},
       // convolution family (ops_convfam.cpp)
       {"ConvTranspose", op_conv_transpose}, {"DepthwiseConv", op_depthwise_conv},

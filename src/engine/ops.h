@@ -49,6 +49,12 @@ Array op_leaky_relu(const OpArgs& a);
 Array op_batch_norm(const OpArgs& a);
 Array op_dropout(const OpArgs& a);
 Array op_add(const OpArgs& a);
+Array op_multiply(const OpArgs& a);
+Array op_subtract(const OpArgs& a);
+Array op_average(const OpArgs& a);
+Array op_maximum(const OpArgs& a);
+Array op_minimum(const OpArgs& a);
+Array op_scalar(const OpArgs& a);
 // Shape and data movement (ops_shape.cpp):
 Array op_flatten(const OpArgs& a);
 Array op_reshape(const OpArgs& a);

@@ -121,14 +121,54 @@ Array op_batch_norm(const OpArgs& a) {
   return y;
 }
 
-Array op_add(const OpArgs& a) {
-  if (a.in.size() < 2) bad_input(fmt::format("Add takes at least two inputs, got {}", a.in.size()));
+namespace {
+
+// Keras merge layers: inputs of one shape combined element by element, left to right.
+template <typename Combine>
+Array merge(const OpArgs& a, const char* name, Combine combine) {
+  if (a.in.size() < 2) bad_input(fmt::format("{} takes at least two inputs, got {}", name, a.in.size()));
   Array y = *a.in[0];
   for (size_t k = 1; k < a.in.size(); ++k) {
     if (a.in[k]->shape != y.shape)
-      bad_input(fmt::format("Add of shapes {} and {} (broadcasting is not supported)", shape_str(y.shape),
+      bad_input(fmt::format("{} of shapes {} and {} (broadcasting is not supported)", name, shape_str(y.shape),
                             shape_str(a.in[k]->shape)));
-    for (size_t i = 0; i < y.data.size(); ++i) y.data[i] += a.in[k]->data[i];
+    for (size_t i = 0; i < y.data.size(); ++i) y.data[i] = combine(y.data[i], a.in[k]->data[i]);
+  }
+  return y;
+}
+
+}  // namespace
+
+Array op_add(const OpArgs& a) { return merge(a, "Add", [](float x, float y) { return x + y; }); }
+Array op_multiply(const OpArgs& a) { return merge(a, "Multiply", [](float x, float y) { return x * y; }); }
+Array op_maximum(const OpArgs& a) { return merge(a, "Maximum", [](float x, float y) { return std::max(x, y); }); }
+Array op_minimum(const OpArgs& a) { return merge(a, "Minimum", [](float x, float y) { return std::min(x, y); }); }
+
+Array op_subtract(const OpArgs& a) {
+  if (a.in.size() != 2) bad_input(fmt::format("Subtract takes exactly two inputs, got {}", a.in.size()));
+  return merge(a, "Subtract", [](float x, float y) { return x - y; });
+}
+
+// Keras Average: the sum divided by the input count (a division, as Keras computes it).
+Array op_average(const OpArgs& a) {
+  Array y = op_add(a);
+  const auto n = static_cast<float>(a.in.size());
+  for (auto& v : y.data) v /= n;
+  return y;
+}
+
+// MXNet scalar arithmetic (_mul_scalar, _div_scalar, _plus_scalar, _minus_scalar, _rminus_scalar).
+Array op_scalar(const OpArgs& a) {
+  const std::string fn = a.node.attrs.value("fn", "");
+  const auto s = static_cast<float>(a.node.attrs.value("scalar", 0.0));
+  Array y = *a.in.at(0);
+  for (auto& v : y.data) {
+    if (fn == "mul") v *= s;
+    else if (fn == "div") v /= s;
+    else if (fn == "add") v += s;
+    else if (fn == "sub") v -= s;
+    else if (fn == "rsub") v = s - v;
+    else bad_input("unknown scalar function '" + fn + "'");
   }
   return y;
 }

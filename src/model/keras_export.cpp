@@ -109,7 +109,17 @@ std::pair<std::string, json> layer_config(const Node& n) {
     cfg["rate"] = n.attrs.value("rate", 0.0);
     return {"Dropout", cfg};
   }
-  if (op == "Add") return {"Add", cfg};
+  if (op == "Add" || op == "Multiply" || op == "Subtract" || op == "Average" || op == "Maximum" || op == "Minimum")
+    return {op, cfg};
+  if (op == "Scalar") {  // tf.keras >= 2.6 Rescaling: x * scale + offset
+    const std::string fn = n.attrs.value("fn", "");
+    const double s = n.attrs.value("scalar", 0.0);
+    if (fn == "mul") cfg.update({{"scale", s}, {"offset", 0.0}});
+    else if (fn == "add" || fn == "sub") cfg.update({{"scale", 1.0}, {"offset", fn == "add" ? s : -s}});
+    else fail(ErrorKind::Unsupported, "scalar '" + fn + "' has no exact Keras layer (Rescaling multiplies and adds)", {},
+              "layer '" + n.name + "'");
+    return {"Rescaling", cfg};
+  }
   if (op == "Concat") {
     cfg["axis"] = n.attrs.value("axis", -1);
     return {"Concatenate", cfg};

@@ -484,6 +484,17 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
       n.attrs = {{"rate", cfg.contains("rate") ? cfg["rate"] : cfg.value("p", json(0.0))}};
     } else if (cls == "Add" || (cls == "Merge" && cfg.value("mode", "") == "sum")) {
       n.op = "Add";
+    } else if (cls == "Multiply" || cls == "Subtract" || cls == "Average" || cls == "Maximum" || cls == "Minimum") {
+      n.op = cls;
+    } else if (cls == "Merge" && (cfg.value("mode", "") == "mul" || cfg.value("mode", "") == "ave" || cfg.value("mode", "") == "max")) {
+      const std::string mode = cfg.value("mode", "");
+      n.op = mode == "mul" ? "Multiply" : mode == "ave" ? "Average" : "Maximum";
+    } else if (cls == "Rescaling") {  // x * scale + offset
+      n.op = "Scalar";
+      const double scale = cfg.value("scale", 1.0), offset = cfg.value("offset", 0.0);
+      if (offset != 0.0 && scale != 1.0)
+        fail(ErrorKind::Unsupported, "Rescaling with both scale and offset is not supported yet", {}, "layer '" + n.name + "'");
+      n.attrs = offset != 0.0 ? json{{"fn", "add"}, {"scalar", offset}} : json{{"fn", "mul"}, {"scalar", scale}};
     } else if (cls == "Concatenate" || (cls == "Merge" && cfg.value("mode", "") == "concat")) {
       n.op = "Concat";
       n.attrs = {{"axis", cfg.contains("axis") ? cfg["axis"] : cfg.value("concat_axis", json(-1))}};

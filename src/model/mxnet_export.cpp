@@ -371,6 +371,26 @@ void emit(Ctx& c, const Node& n) {
     auto t = n.attrs.at("target_shape").get<std::vector<int64_t>>();
     t.insert(t.begin(), 0);
     out.node = add_op(c, "Reshape", n.name, {{"shape", tuple(t)}}, {logical(c, n.inputs[0], n.name)});
+  } else if (op == "Multiply" || op == "Subtract" || op == "Maximum" || op == "Minimum" || op == "Average") {
+    static const std::map<std::string, std::string> kBinary = {
+        {"Multiply", "elemwise_mul"}, {"Subtract", "elemwise_sub"}, {"Maximum", "_maximum"}, {"Minimum", "_minimum"}};
+    std::vector<int> ins;
+    for (const auto& i : n.inputs) ins.push_back(logical(c, i, n.name));
+    if (op == "Average") {
+      const int sum = add_op(c, "ElementWiseSum", n.name + "_sum", {{"num_args", std::to_string(ins.size())}}, ins);
+      out.node = add_op(c, "_div_scalar", n.name, {{"scalar", std::to_string(ins.size())}}, {sum});
+    } else {
+      int acc = ins.at(0);
+      for (size_t k = 1; k < ins.size(); ++k)
+        acc = add_op(c, kBinary.at(op), k + 1 == ins.size() ? n.name : n.name + "_" + std::to_string(k), {}, {acc, ins[k]});
+      out.node = acc;
+    }
+  } else if (op == "Scalar") {
+    static const std::map<std::string, std::string> kScalar = {
+        {"mul", "_mul_scalar"}, {"div", "_div_scalar"}, {"add", "_plus_scalar"}, {"sub", "_minus_scalar"}, {"rsub", "_rminus_scalar"}};
+    const Phys& p = c.values.at(n.inputs.at(0));
+    out.node = add_op(c, kScalar.at(n.attrs.value("fn", "mul")), n.name, {{"scalar", fmt_float(n.attrs.value("scalar", 0.0))}}, {p.node});
+    out.perm = p.perm;
   } else if (op == "Add" || op == "Concat") {
     std::vector<int> ins;
     for (const auto& i : n.inputs) ins.push_back(logical(c, i, n.name));

@@ -725,6 +725,37 @@ void family_op(Ctx& c, const SymNode& n, Value& out) {
   out = layer_value(h.layer, h.perm);
 }
 
+// MXNet's scalar arithmetic ops and the canonical Scalar fn each stands for.
+const char* scalar_fn(const std::string& op) {
+  static const std::map<std::string, const char*> kOps = {
+      {"_mul_scalar", "mul"}, {"_MulScalar", "mul"}, {"_div_scalar", "div"}, {"_DivScalar", "div"},
+      {"_plus_scalar", "add"}, {"_PlusScalar", "add"}, {"_minus_scalar", "sub"}, {"_MinusScalar", "sub"},
+      {"_rminus_scalar", "rsub"}, {"_RMinusScalar", "rsub"}};
+  auto it = kOps.find(op);
+  return it == kOps.end() ? nullptr : it->second;
+}
+
+// x op scalar. An ElementWiseSum of n inputs divided by n is Keras' Average.
+void op_scalar(Ctx& c, const SymNode& n, Value& out) {
+  const std::string fn = scalar_fn(n.op);
+  const double s = parse_float(attr(n, "scalar", "0"));
+  const Value& in = data_value(c, n, 0);
+  Node* sum = c.m.find(in.layer);
+  int consumers = 0;
+  for (const auto& other : c.sym.nodes)
+    for (const auto& e : other.inputs) consumers += e.node == n.inputs[0].node;
+  if (fn == "div" && sum && sum->op == "Add" && consumers == 1 && static_cast<double>(sum->inputs.size()) == s &&
+      sum->name.size() > 4 && sum->name.compare(sum->name.size() - 4, 4, "_sum") == 0 && !c.names.count(keras_safe(n.name))) {
+    sum->op = "Average";  // weightbridge's own export of Average: <name>_sum then <name>
+    sum->name = keras_safe(n.name);
+    c.names.insert(sum->name);
+    out = in;
+    out.layer = sum->name;
+    return;
+  }
+  elementwise(c, n, out, "Scalar", json{{"fn", fn}, {"scalar", s}});
+}
+
 void walk(Ctx& c) {
   const auto& nodes = c.sym.nodes;
   // Label inputs of loss heads are not model inputs.
@@ -810,6 +841,11 @@ void walk(Ctx& c) {
         out = layer_value(in.layer, perm);
       } else if (n.op == "broadcast_add" || n.op == "elemwise_add" || n.op == "_Plus" || n.op == "_plus" || n.op == "ElementWiseSum" || n.op == "add_n") op_add(c, n, out);
       else if (n.op == "dot") op_dot(c, n, out);
+      else if (n.op == "elemwise_mul" || n.op == "_mul" || n.op == "_Mul" || n.op == "broadcast_mul") elementwise(c, n, out, "Multiply", json::object(), 2);
+      else if (n.op == "elemwise_sub" || n.op == "_minus" || n.op == "_Minus" || n.op == "broadcast_sub") elementwise(c, n, out, "Subtract", json::object(), 2);
+      else if (n.op == "_maximum" || n.op == "_Maximum" || n.op == "broadcast_maximum") elementwise(c, n, out, "Maximum", json::object(), 2);
+      else if (n.op == "_minimum" || n.op == "_Minimum" || n.op == "broadcast_minimum") elementwise(c, n, out, "Minimum", json::object(), 2);
+      else if (scalar_fn(n.op)) op_scalar(c, n, out);
       else if (n.op == "Concat" || n.op == "concat") simple(c, n, out, "Concat", {{"axis", parse_int(attr(n, "dim", "1"))}}, n.inputs.size());
       else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") {
         if (n.op == "SoftmaxActivation" && attr(n, "mode", "instance") == "channel")
