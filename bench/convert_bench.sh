@@ -23,6 +23,8 @@ measure() {  # label, command...
 
 echo "model: $bytes bytes"
 measure "cp (baseline)" cp "$WORK/big.h5" "$WORK/copy.h5"
+# weightbridge fsyncs its outputs before renaming them into place; this baseline does the same.
+measure "cp + fsync (baseline)" sh -c 'cp "$1" "$2" && sync "$2"' sh "$WORK/big.h5" "$WORK/copy2.h5"
 measure "keras .h5 -> mxnet" ./build/weightbridge convert "$WORK/big.h5" --to mxnet -o "$WORK/big"
 measure "mxnet -> keras .h5" ./build/weightbridge convert "$WORK/big-symbol.json" "$WORK/big-0000.params" --to keras -o "$WORK/back.h5"
 measure "inspect (sha256 of all)" ./build/weightbridge inspect "$WORK/big-0000.params"
