@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "core/io.h"
+#include "core/isolate.h"
 #include "formats/hdf5_util.h"
 
 namespace wb::keras {
@@ -436,15 +437,40 @@ bool looks_like_hdf5(const std::string& path) {
   }
 }
 
+namespace {
+
+void load_all(const std::vector<H5Weight>& weights) {
+  for (const auto& w : weights) w.tensor.load();
+}
+
+// HDF5 1.10 is not memory-safe on crafted files (fuzz/README.md). Everything a read and the
+// later tensor loads make the library do is first done in an isolated child process with
+// resource limits; only when that completed is it repeated here. `read` opens and walks the file.
+template <typename Read>
+void preflight(const Read& read, uint64_t size, const std::string& name) {
+  run_isolated(
+      [&] {
+        const H5File f = read();
+        for (const auto& l : f.layers) load_all(l.weights);
+        load_all(f.optimizer_weights);
+        load_all(f.top_level_weights);
+      },
+      limits_for_file(size), name, "the HDF5 library");
+}
+
+}  // namespace
+
 H5File read_h5(const std::string& path) {
   return with_file_context(path, [&] {
-    if (!looks_like_hdf5(path)) {
-      open_file_source(path);  // reports unreadable paths as Io
-      fail(ErrorKind::Malformed, "not an HDF5 file (no HDF5 signature)", path);
-    }
-    h5::Object root = h5::open_file(path);
-    const uint64_t size = h5::file_size(root);
-    return read_source(std::make_shared<const Source>(Source{std::move(root), size}), path);
+    const uint64_t size = open_file_source(path)->size();  // reports unreadable paths as Io
+    if (!looks_like_hdf5(path)) fail(ErrorKind::Malformed, "not an HDF5 file (no HDF5 signature)", path);
+    const auto read = [&] {
+      h5::Object root = h5::open_file(path);
+      const uint64_t n = h5::file_size(root);
+      return read_source(std::make_shared<const Source>(Source{std::move(root), n}), path);
+    };
+    preflight(read, size, path);
+    return read();
   });
 }
 
@@ -453,9 +479,13 @@ H5File read_h5_image(const Bytes& image, const std::string& name) {
     if (!has_signature(image.size(),
                        [&](uint64_t off, uint8_t* buf) { std::memcpy(buf, image.data() + off, 8); }))
       fail(ErrorKind::Malformed, "not an HDF5 file (no HDF5 signature)", name);
-    h5::Object root = h5::open_image(image, name);
-    const uint64_t size = h5::file_size(root);
-    return read_source(std::make_shared<const Source>(Source{std::move(root), size}), name);
+    const auto read = [&] {
+      h5::Object root = h5::open_image(image, name);
+      const uint64_t n = h5::file_size(root);
+      return read_source(std::make_shared<const Source>(Source{std::move(root), n}), name);
+    };
+    preflight(read, image.size(), name);
+    return read();
   });
 }
 
@@ -524,13 +554,18 @@ namespace wb::keras {
 
 std::vector<H5Weight> read_h5_datasets(const std::string& path) {
   return with_file_context(path, [&] {
+    const uint64_t size = open_file_source(path)->size();
     if (!looks_like_hdf5(path)) fail(ErrorKind::Malformed, "not an HDF5 file (no HDF5 signature)", path);
-    h5::Object root = h5::open_file(path);
-    const uint64_t size = h5::file_size(root);
-    auto src = std::make_shared<const Source>(Source{std::move(root), size});
-    std::vector<H5Weight> out;
-    walk_keras3(src, src->root, "", out, 0);
-    return out;
+    const auto read = [&] {
+      h5::Object root = h5::open_file(path);
+      const uint64_t n = h5::file_size(root);
+      auto src = std::make_shared<const Source>(Source{std::move(root), n});
+      std::vector<H5Weight> out;
+      walk_keras3(src, src->root, "", out, 0);
+      return out;
+    };
+    run_isolated([&] { load_all(read()); }, limits_for_file(size), path, "the HDF5 library");
+    return read();
   });
 }
 
