@@ -407,8 +407,10 @@ Tensor record_tensor(const ParamsFile& file, size_t index, bool densify) {
     fail(ErrorKind::Unsupported, fmt::format("sparse ({}) array; use --densify to convert it", stype_name(r.stype)),
          file.path, where);
   if (checked_nbytes(r.shape, r.dtype) > kMaxDensifyBytes)
-    fail(ErrorKind::Unsupported, fmt::format("densified {} would need {} bytes", shape_str(r.shape),
-                                             checked_nbytes(r.shape, r.dtype)), file.path, where);
+    fail(ErrorKind::Unsupported,
+         fmt::format("densified {} would need {} bytes, more than the {} GiB limit of --densify", shape_str(r.shape),
+                     checked_nbytes(r.shape, r.dtype), kMaxDensifyBytes >> 30),
+         file.path, where);
   t.load = [src = file.source, r, where] {
     return r.stype == kRowSparse ? densify_row_sparse(*src, r, where) : densify_csr(*src, r, where);
   };

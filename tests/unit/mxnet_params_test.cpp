@@ -258,6 +258,23 @@ TEST(MxnetParams, SparseWithoutDensifyIsUnsupported) {
   expect_error([&] { record_tensor(csr, 0); }, ErrorKind::Unsupported, "sparse (csr) array");
 }
 
+// The TV4 row_sparse record with its logical first dimension replaced (u64 at byte 32).
+Bytes tv4_with_rows(uint64_t rows) {
+  Bytes b = kTv4Record;
+  for (int i = 0; i < 8; ++i) b[32 + static_cast<size_t>(i)] = static_cast<uint8_t>(rows >> (8 * i));
+  return b;
+}
+
+TEST(MxnetParams, DensifyIsCappedAt16GiBBeforeAllocating) {
+  // (2^31, 2) float32 is exactly 2^34 bytes = 16 GiB: accepted (lazily, nothing is allocated).
+  const ParamsFile at_cap = read_mem(list_of_one(tv4_with_rows(uint64_t{1} << 31)));
+  EXPECT_EQ(record_tensor(at_cap, 0, true).nbytes(), uint64_t{1} << 34);
+  // (2^31 + 1, 2) float32 is 8 bytes more: refused when the tensor is made, before any load.
+  const ParamsFile over = read_mem(list_of_one(tv4_with_rows((uint64_t{1} << 31) + 1)));
+  expect_error([&] { record_tensor(over, 0, true); }, ErrorKind::Unsupported,
+               "densified (2147483649, 2) would need 17179869192 bytes, more than the 16 GiB limit");
+}
+
 TEST(MxnetParams, Fp16V2Record) {
   // V2 dense float16 (2,) = [1.0, -2.0]: binary16 0x3C00, 0xC000.
   const Bytes rec = hex("C9 FA 93 F9 00 00 00 00 01 00 00 00 02 00 00 00 00 00 00 00"
