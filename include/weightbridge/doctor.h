@@ -12,12 +12,21 @@ struct Finding {
   std::string message;
   std::string evidence;
   std::string fix;       // the command or option that resolves it
+  std::string code = {}; // finer, stable name of the finding (rnn: gate-order, bias-count,
+                         // gru-reset-after, hard-sigmoid, hard-sigmoid-slope, mxnet-rnn)
+};
+
+struct DoctorReport {
+  std::string target;  // the framework the checks assumed: keras, keras3 or mxnet
+  std::vector<Finding> findings;
 };
 
 // Examines the model given by `files` (as for convert) and, when `into` is not empty, the
 // model or architecture it is meant to be loaded into.
 // `arch` (optional) is the architecture of a weights-only file, as convert's --arch.
-std::vector<Finding> doctor(std::vector<std::string> files, const std::vector<std::string>& into,
-                            const std::string& arch = {});
+// `to` (keras, keras3, mxnet or empty) is the framework the model is going to; when empty, the
+// framework of `into`, else the other framework than the source's (Keras <-> MXNet).
+DoctorReport doctor(std::vector<std::string> files, const std::vector<std::string>& into,
+                    const std::string& arch = {}, const std::string& to = {});
 
 }  // namespace wb

@@ -113,6 +113,45 @@ std::vector<int> stored_to_stored(const Weight& a, const Weight& b) {
   return {};
 }
 
+// ---- recurrent weights ----
+// A recurrent weight is held by its file in one of several forms: Keras 2 fused matrices, Keras 1
+// per-gate arrays, CuDNN per-gate buffers, or a slice of MXNet's flat fused-RNN vector. The
+// importers record which in Weight::source / Weight::transform (rnn_rules.cpp); the canonical
+// tensor is then the only stored form there is, so equal bytes do not mean equal files.
+
+bool is_rnn(const Node& n) { return n.op == "RNN" || n.op == "Bidirectional"; }
+
+std::string gate_order(const std::string& cell, bool mxnet, bool keras1) {
+  if (cell == "lstm") return keras1 ? "i,c,f,o" : "i,f,c,o";
+  if (cell == "gru") return mxnet ? "r,z,n" : "z,r,h";
+  return "";
+}
+
+// The file form of a recurrent weight; `plain` = the Keras 2 fused layout, as the file holds it.
+std::string rnn_form(const Node& n, const Weight& w, bool& plain) {
+  const std::string cell = n.attrs.value("cell", "");
+  const bool recurrent = w.role.find("recurrent_kernel") != std::string::npos;
+  const bool bias = !recurrent && w.role.find("bias") != std::string::npos;
+  const std::string what = recurrent ? "recurrent kernel" : bias ? "bias" : "kernel";
+  const std::string shape = shape_str(w.tensor.shape);
+  plain = false;
+  if (w.source.find('+') != std::string::npos)
+    return fmt::format("Keras 1 per-gate {} arrays, {} in gate order {}", what,
+                       std::count(w.source.begin(), w.source.end(), '+') + 1, gate_order(cell, false, true));
+  if (w.transform.find("flat parameters") != std::string::npos && w.tensor.shape.size() == 2)
+    return fmt::format("MXNet fused RNN parameters {}: {} {} (gates {})", w.source, recurrent ? "W_h2h" : "W_i2h",
+                       shape_str({w.tensor.shape[1], w.tensor.shape[0]}), gate_order(cell, true, false));
+  if (w.transform.find("b_i2h") != std::string::npos)
+    return fmt::format("MXNet fused RNN parameters {}: {} (gates {})", w.source,
+                       w.transform.find("zero") != std::string::npos ? "b_i2h, b_h2h = 0"
+                       : w.transform.find("sum") != std::string::npos ? "b_i2h + b_h2h" : "b_i2h, b_h2h",
+                       gate_order(cell, true, false));
+  if (w.transform.find("CuDNN") != std::string::npos || w.transform.find("(6u,)") != std::string::npos)
+    return fmt::format("CuDNN {} {} ({})", what, w.source, w.transform);
+  plain = true;
+  return fmt::format("Keras fused {} {} (gates {})", what, shape, gate_order(cell, false, false));
+}
+
 TensorDiff classify(const Node& na, const Weight& a, const Node& nb, const Weight& b) {
   TensorDiff d;
   d.layer_a = na.name;
@@ -122,14 +161,27 @@ TensorDiff classify(const Node& na, const Weight& a, const Node& nb, const Weigh
   d.name_b = b.source;
   d.shape_a = a.stored.shape;
   d.shape_b = b.stored.shape;
+  // Recurrent weights in different file forms: the transform is the gate regrouping between them.
+  bool plain_a = true, plain_b = true;
+  std::string form_a, form_b;
+  if (is_rnn(na) && is_rnn(nb)) {
+    form_a = rnn_form(na, a, plain_a);
+    form_b = rnn_form(nb, b, plain_b);
+  }
+  const bool regrouped = form_a != form_b && (!plain_a || !plain_b);
   const Bytes sa = a.stored.load(), sb = b.stored.load();
-  if (a.stored.dtype == b.stored.dtype && a.stored.shape == b.stored.shape && sa == sb) {
+  if (!regrouped && a.stored.dtype == b.stored.dtype && a.stored.shape == b.stored.shape && sa == sb) {
     d.verdict = "identical";
     return d;
   }
   const auto va = to_f64(a.tensor.load(), a.tensor.dtype), vb = to_f64(b.tensor.load(), b.tensor.dtype);
   const bool same_shape = a.tensor.shape == b.tensor.shape;
   const Stats st = same_shape ? compare(va, vb) : Stats{};
+  if (regrouped && same_shape && a.stored.dtype == b.stored.dtype && st.equal) {
+    d.verdict = "transform";
+    d.transform = "gate regrouping: " + form_a + " -> " + form_b;
+    return d;
+  }
   if (same_shape && a.stored.dtype == b.stored.dtype && st.equal) {
     d.verdict = "transform";
     if (auto q = stored_to_stored(a, b); !q.empty()) d.transform = "transpose" + perm_str(q);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "model/rnn_rules.h"
 #include "weightbridge/diff.h"
 #include "weightbridge/error.h"
 #include "weightbridge/load.h"
@@ -20,8 +21,13 @@ struct Report {
   std::vector<Finding> findings;
   std::string files;  // the files as a command-line fragment, for fixes
   void add(const char* sev, const char* kind, std::string where, std::string msg, std::string evidence,
-           std::string fix) {
-    findings.push_back(Finding{sev, kind, std::move(where), std::move(msg), std::move(evidence), std::move(fix)});
+           std::string fix, std::string code = {}) {
+    findings.push_back(Finding{sev, kind, std::move(where), std::move(msg), std::move(evidence), std::move(fix), std::move(code)});
+  }
+  // The convert command towards `target` (keras3: the Keras 2 .h5, which Keras 3 load_model reads).
+  std::string convert(const std::string& target, const std::string& extra = {}) const {
+    return "weightbridge convert " + files + (target == "mxnet" ? " --to mxnet -o model" : " --to keras -o fixed.h5") + extra +
+           " --verify";
   }
 };
 
@@ -92,7 +98,11 @@ void check_values(Report& r, const Model& m) {
         zero = zero && x == 0;
         constant = constant && x == v.front();
       }
-      const bool stat = w.role == "moving_mean" || w.role == "moving_variance" || w.role == "bias" || w.role == "beta" || w.role == "gamma";
+      // Statistics and affine terms start constant (Bidirectional roles carry a forward_/backward_ prefix).
+      std::string base = w.role;
+      for (const std::string p : {"forward_", "backward_"})
+        if (base.rfind(p, 0) == 0) base = base.substr(p.size());
+      const bool stat = base == "moving_mean" || base == "moving_variance" || base == "bias" || base == "beta" || base == "gamma";
       if (bad) r.add("error", "weights", where, "tensor holds NaN or Inf", "values " + preview(v), "retrain or restore from another checkpoint");
       else if (zero && !stat) r.add("warning", "weights", where, "tensor is all zeros: the weights were probably never loaded or trained",
                                     shape_str(w.stored.shape) + " all 0", "check the source checkpoint (a sub-model saved under another name?)");
@@ -171,11 +181,190 @@ void check_against(Report& r, const Model& a, const Model& b, const std::string&
   }
 }
 
+// ---- recurrent layers ----
+// What a recurrent layer's file form and semantics mean for the target framework: the gate order
+// and grouping of its arrays, how many biases each gate has, and what the target cannot compute
+// (formats-keras.md 4.5, 5.8, 6.2, 6.5; formats-mxnet.md 8.10; model/rnn_rules.h).
+
+double hard_sigmoid(double x, double slope) { return std::clamp(slope * x + 0.5, 0.0, 1.0); }
+
+// max over x of |f(x) - g(x)|, sampled every 0.001 on [-10, 10] (both functions are flat beyond).
+template <class F, class G>
+double max_gap(F f, G g) {
+  double m = 0;
+  for (int i = -10000; i <= 10000; ++i) m = std::max(m, std::fabs(f(i / 1000.0) - g(i / 1000.0)));
+  return m;
+}
+
+std::string target_label(const std::string& t) {
+  return t == "mxnet" ? "MXNet's fused RNN op" : t == "keras3" ? "Keras 3" : "Keras 2";
+}
+
+bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
+
+// hard_sigmoid has slope 0.2 in Keras 1/2 and MXNet's default, 1/6 in Keras 3.
+void check_hard_sigmoid_slope(Report& r, const Node& n, const std::string& target, const std::string& source_fw) {
+  for (const char* key : {"activation", "recurrent_activation"}) {
+    if (n.attrs.value(key, std::string()) != "hard_sigmoid") continue;
+    const double slope = n.attrs.value("hard_sigmoid_slope", 0.2);
+    const double gap = max_gap([&](double x) { return hard_sigmoid(x, slope); },
+                               [&](double x) { return hard_sigmoid(x, slope == 0.2 ? 1.0 / 6.0 : 0.2); });
+    const std::string evidence = fmt::format("{}=hard_sigmoid with slope {:.6g} ({}); the two definitions differ by up to {:.4f}",
+                                             key, slope, slope == 0.2 ? "Keras 1/2: clip(0.2 x + 0.5, 0, 1)"
+                                                                      : "Keras 3: relu6(x + 3) / 6", gap);
+    if (target == "keras" && slope != 0.2)
+      r.add("error", "rnn", n.name,
+            fmt::format("hard_sigmoid with slope {:.6g} (Keras 3's) has no Keras 2 form: Keras 2's hard_sigmoid has slope 0.2", slope),
+            evidence,
+            is_rnn_op(n.op) ? "none exact: keep the model in Keras 3"
+                            : "none exact in Keras 2: keep the model in Keras 3, or " + r.convert("mxnet") +
+                                  " (MXNet's hard_sigmoid takes the slope as alpha)",
+            "hard-sigmoid-slope");
+    else if (target == "keras3" && slope == 0.2 && source_fw != "keras3")
+      r.add("warning", "rnn", n.name,
+            "Keras 3 reads 'hard_sigmoid' as relu6(x + 3) / 6 (slope 1/6): loaded there, this layer computes another function",
+            evidence,
+            std::string("in the Keras 3 model give the layer ") + key +
+                "=lambda x: keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0) before loading the weights",
+            "hard-sigmoid-slope");
+  }
+}
+
+void check_rnn(Report& r, const Model& m, const std::string& target) {
+  const bool to_mx = target == "mxnet";
+  for (const auto& n : m.nodes) {
+    check_hard_sigmoid_slope(r, n, target, m.prov.framework);
+    if (!is_rnn_op(n.op)) continue;
+    const json& a = n.attrs;
+    const std::string cell = a.value("cell", "");
+    const std::string cls = cell == "lstm" ? "LSTM" : cell == "gru" ? "GRU" : "SimpleRNN";
+    const std::string label = n.op == "Bidirectional" ? "Bidirectional(" + cls + ")" : cls;
+    const int64_t u = a.value("units", int64_t{0}), G = cell == "lstm" ? 4 : cell == "gru" ? 3 : 1;
+    const bool reset_after = a.value("reset_after", false), use_bias = a.value("use_bias", true);
+    const std::string prefix = n.op == "Bidirectional" ? "forward_" : "";
+    const Weight* kernel = n.weight(prefix + "kernel");
+    const Weight* bias = n.weight(prefix + "bias");
+    bool keras1 = false, from_mx = false, cudnn = false;
+    for (const auto& w : n.weights) {
+      keras1 = keras1 || contains(w.source, "+");
+      from_mx = from_mx || contains(w.transform, "flat parameters") || contains(w.transform, "b_i2h");
+      cudnn = cudnn || contains(w.transform, "CuDNN") || contains(w.transform, "(6u,)");
+    }
+    const std::string where = n.name + " (" + label + ")";
+    const std::string to_label = target_label(target);
+
+    // Gate order and grouping.
+    if (keras1 && cell == "lstm" && kernel)
+      r.add("warning", "rnn", where,
+            "Keras 1 LSTM: 12 per-gate arrays in gate order i,c,f,o; " + to_label + " takes fused matrices in gate order i,f,c,o",
+            fmt::format("kernel {} is {} (file order W_i, W_c, W_f, W_o); copying the arrays in file order swaps the forget "
+                        "and cell gates", shape_str(kernel->tensor.shape), kernel->source),
+            r.convert(target) + " (regroups the 12 arrays into kernel, recurrent_kernel, bias in order i,f,c,o)", "gate-order");
+    else if (keras1 && cell == "gru" && kernel)
+      r.add("info", "rnn", where,
+            "Keras 1 GRU: 9 per-gate arrays (z,r,h); " + to_label + " takes fused matrices" +
+                (to_mx ? " in gate order r,z,n" : " in the same order"),
+            fmt::format("kernel {} is {}", shape_str(kernel->tensor.shape), kernel->source),
+            r.convert(target) + " (fuses the arrays" + (to_mx ? " and reorders the gates)" : ")"), "gate-order");
+    else if (cell == "gru" && kernel && (to_mx ? !from_mx : from_mx))
+      r.add("info", "rnn", where,
+            std::string("GRU gate order: ") + (from_mx ? "MXNet r,z,n, Keras z,r,h" : "Keras z,r,h, MXNet r,z,n") +
+                ": the first two gate blocks swap (and MXNet holds W transposed, (3u, in))",
+            fmt::format("kernel {} ({} gates of {} units){}", shape_str(kernel->tensor.shape), G, u,
+                        from_mx ? ", from " + kernel->source : ""),
+            r.convert(target) + " (reorders the gate blocks)", "gate-order");
+    if (cudnn && kernel)
+      r.add("info", "rnn", where, "CuDNN" + cls + " kernels are per-gate (u, in) buffers; " + to_label +
+                                      " takes (in, u) gate blocks in Keras order",
+            kernel->source + ": " + kernel->transform, r.convert(target) + " (re-lays out every gate block)", "gate-order");
+
+    // Bias count.
+    if (cudnn && cell == "lstm" && bias && bias->stored.shape == Shape{8 * u}) {
+      const auto v = to_f64(bias->stored.load(), bias->stored.dtype);
+      size_t rounded = 0;
+      double worst = 0;
+      for (size_t k = 0; k < static_cast<size_t>(4 * u); ++k) {
+        const double exact = v[k] + v[k + static_cast<size_t>(4 * u)];
+        const double f = static_cast<float>(exact);
+        if (f != exact) ++rounded, worst = std::max(worst, std::fabs(f - exact));
+      }
+      r.add("info", "rnn", where,
+            "CuDNNLSTM has two biases per gate (input and recurrent, (8u,)); Keras LSTM has one: they are summed",
+            fmt::format("bias {} summed pairwise into ({},): {}", shape_str(bias->stored.shape), 4 * u,
+                        rounded ? fmt::format("{} of {} sums round in float32 (max error {:.3g})", rounded, 4 * u, worst)
+                                : std::string("every float32 sum is exact")),
+            r.convert(target) + (to_mx ? " (writes the sum as b_i2h and b_h2h = 0)" : ""), "bias-count");
+    } else if (to_mx && !from_mx) {
+      if (!use_bias)
+        r.add("info", "rnn", where, "use_bias=False; " + to_label + " always has b_i2h and b_h2h: both written as zeros (exact)",
+              "no bias in the file", r.convert(target), "bias-count");
+      else if (bias && cell != "gru")
+        r.add("info", "rnn", where,
+              "Keras has one bias per gate, " + to_label + " two (b_i2h, b_h2h): written as b_i2h = the Keras bias, b_h2h = 0 (exact)",
+              fmt::format("bias {} = {} gate{} x {} units", shape_str(bias->tensor.shape), G, G > 1 ? "s" : "", u), r.convert(target), "bias-count");
+      else if (bias && reset_after)
+        r.add("info", "rnn", where,
+              "GRU(reset_after=True) bias (2, 3u): row 0 becomes b_i2h, row 1 b_h2h, gate blocks reordered (exact)",
+              fmt::format("bias {}", shape_str(bias->tensor.shape)), r.convert(target), "bias-count");
+    } else if (from_mx && !to_mx && bias) {
+      const bool summed = contains(bias->transform, "sum");
+      if (cell == "gru")
+        r.add("info", "rnn", where, "MXNet's b_i2h and b_h2h become the rows of the Keras GRU(reset_after=True) bias (2, 3u) (exact)",
+              bias->source + ": " + bias->transform, r.convert(target), "bias-count");
+      else
+        r.add("info", "rnn", where,
+              std::string("MXNet has two biases per gate (b_i2h, b_h2h), Keras one: ") +
+                  (summed ? "their float32 sum (rounding-level differences)" : "b_h2h is zero, so b_i2h alone (exact)"),
+              bias->source + ": " + bias->transform, r.convert(target), "bias-count");
+    }
+
+    if (!to_mx || from_mx) continue;
+    // What MXNet's fused RNN op cannot compute.
+    const std::string ract = a.value("recurrent_activation", "sigmoid");
+    if (cell != "simple" && ract == "hard_sigmoid") {
+      const double slope = a.value("hard_sigmoid_slope", 0.2);
+      const double gap = max_gap([&](double x) { return hard_sigmoid(x, slope); }, [](double x) { return 1.0 / (1.0 + std::exp(-x)); });
+      r.add("error", "rnn", where,
+            "recurrent_activation hard_sigmoid, but MXNet's fused RNN gates are always sigmoid: convert refuses this layer",
+            fmt::format("recurrent_activation=hard_sigmoid, clip({:.6g} x + 0.5, 0, 1){}; it differs from sigmoid by up to {:.4f} "
+                        "per gate", slope, keras1 ? " (Keras 1 inner_activation)" : "", gap),
+            r.convert("mxnet", " --accept-sigmoid-for-hard-sigmoid") +
+                " (an approximation: the outputs change, --verify reports by how much), or keep the model in Keras",
+            "hard-sigmoid");
+    }
+    if (cell == "gru" && !reset_after)
+      r.add("error", "rnn", where,
+            "GRU with reset_after=False: MXNet's fused RNN applies the reset gate after the recurrent matmul (reset_after=True) "
+            "and has no form of this layer",
+            fmt::format("reset_after=False{}; bias {} (one bias per gate; reset_after=True would hold (2, {}))",
+                        keras1 ? " (every Keras 1 GRU)" : "", bias ? shape_str(bias->tensor.shape) : "none", 3 * u),
+            "none exact for MXNet: keep the model in Keras (" + r.convert("keras") + "), or retrain the layer with reset_after=True",
+            "gru-reset-after");
+    // Anything else the fused op refuses (activation, merge mode, initial states...).
+    Node probe = n;
+    probe.attrs["recurrent_activation"] = "sigmoid";
+    probe.attrs["reset_after"] = true;
+    try {
+      check_mxnet_rnn_expressible(probe);
+    } catch (const Error& e) {
+      r.add("error", "rnn", where, e.message(),
+            fmt::format("activation={}, merge_mode={}, return_sequences={}, inputs={}", a.value("activation", "tanh"),
+                        a.value("merge_mode", "-"), a.value("return_sequences", false), n.inputs.size()),
+            "none exact for MXNet: keep the model in Keras (" + r.convert("keras") + ")", "mxnet-rnn");
+    }
+  }
+}
+
 }  // namespace
 
-std::vector<Finding> doctor(std::vector<std::string> files, const std::vector<std::string>& into, const std::string& arch) {
+DoctorReport doctor(std::vector<std::string> files, const std::vector<std::string>& into, const std::string& arch,
+                    const std::string& to) {
+  if (!to.empty() && to != "keras" && to != "keras3" && to != "mxnet")
+    fail(ErrorKind::Usage, "--to takes keras, keras3 or mxnet");
   const std::optional<std::string> arch_file = arch.empty() ? std::nullopt : std::optional<std::string>(arch);
   Report r;
+  DoctorReport out;
+  out.target = to;
   r.files = join(files) + (arch.empty() ? "" : " --arch " + arch);
   for (const auto& f : files) {
     const FileKind k = detect_file(f);
@@ -203,19 +392,26 @@ std::vector<Finding> doctor(std::vector<std::string> files, const std::vector<st
             no_arch ? "weightbridge doctor " + r.files + " --arch MODEL.json"
             : e.kind() == ErrorKind::Mapping ? "weightbridge convert ... --allow-missing / --ignore-extra / --map MAP.json, after checking the source"
             : "check the file (weightbridge inspect " + r.files + ")");
-      return r.findings;
+      out.findings = std::move(r.findings);
+      return out;
     }
+  }
+  const bool source_mxnet = m.prov.format == "mxnet-checkpoint";
+  std::optional<Model> target;
+  if (!into.empty()) target = load_model(into, std::nullopt, opt);
+  if (out.target.empty()) {
+    if (target) out.target = target->prov.format == "mxnet-checkpoint" ? "mxnet" : target->prov.framework == "keras3" ? "keras3" : "keras";
+    else out.target = source_mxnet ? "keras" : "mxnet";
   }
   check_values(r, m);
   check_flatten_order(r, m);
+  check_rnn(r, m, out.target);
   for (const auto& note : m.prov.notes)
     if (note.find("dropped") != std::string::npos || note.find("matched") != std::string::npos)
       r.add("info", note.find("matched") != std::string::npos ? "naming" : "batchnorm", r.files, note, "", "applied by weightbridge convert");
-  if (!into.empty()) {
-    const Model target = load_model(into, std::nullopt, opt);
-    check_against(r, m, target, join(into));
-  }
-  return r.findings;
+  if (target) check_against(r, m, *target, join(into));
+  out.findings = std::move(r.findings);
+  return out;
 }
 
 }  // namespace wb

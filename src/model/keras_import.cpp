@@ -207,20 +207,29 @@ std::string list_weights(const std::vector<const keras::H5Weight*>& ws) {
 
 // --allow-missing: a layer whose weights all have deterministic initial values (BatchNorm: gamma 1,
 // beta 0, moving mean 0, moving variance 1) gets them; anything with a random initializer does not.
+// The channel count a BatchNorm layer normalises, when the input shape is known.
+std::optional<int64_t> batchnorm_channels(Ctx& c, const Node& n) {
+  if (n.op != "BatchNorm" || n.inputs.empty()) return std::nullopt;
+  const auto shapes = infer_shapes(*c.model);
+  const auto it = shapes.find(n.inputs[0]);
+  if (it == shapes.end()) return std::nullopt;
+  int64_t axis = n.attrs.value("axis", int64_t{-1});
+  const auto rank = static_cast<int64_t>(it->second.size()) + 1;
+  if (axis < 0) axis += rank;
+  if (axis < 1 || axis >= rank) return std::nullopt;
+  const int64_t channels = it->second[static_cast<size_t>(axis - 1)];
+  if (channels <= 0) return std::nullopt;
+  return channels;
+}
+
 bool fill_initial(Ctx& c, Node& n, const std::vector<std::string>& roles) {
   static const std::map<std::string, double> kInitial = {
       {"gamma", 1.0}, {"beta", 0.0}, {"moving_mean", 0.0}, {"moving_variance", 1.0}, {"bias", 0.0}};
   for (const auto& r : roles)
     if (!kInitial.count(r)) return false;
-  if (n.op != "BatchNorm" || n.inputs.empty()) return false;
-  const auto shapes = infer_shapes(*c.model);
-  const auto it = shapes.find(n.inputs[0]);
-  if (it == shapes.end()) return false;
-  int64_t axis = n.attrs.value("axis", int64_t{-1});
-  const auto rank = static_cast<int64_t>(it->second.size()) + 1;
-  if (axis < 0) axis += rank;
-  if (axis < 1 || axis >= rank) return false;
-  const int64_t channels = it->second[static_cast<size_t>(axis - 1)];
+  const auto ch = batchnorm_channels(c, n);
+  if (!ch) return false;
+  const int64_t channels = *ch;
   for (const auto& r : roles)
     n.weights.push_back(Weight{r, filled(n.name + "/" + r, DType::F32, {channels}, kInitial.at(r)), "", "initial value (--allow-missing)"});
   c.model->prov.notes.push_back("layer " + n.name + ": missing from the file, filled with its initial values (--allow-missing)");
@@ -242,6 +251,10 @@ void bind_weights(Ctx& c, Node& n, const std::vector<std::string>& roles) {
       mapping_error(n.name, "has no weights in the file and its initial values are not deterministic (random initializer): "
                             "--allow-missing cannot fill it");
     }
+    if (ws.empty() && c.opt.policy.skip_mismatch && found != "none")
+      mapping_error(n.name, fmt::format("stored weights ({}) do not fit and were skipped (--skip-mismatch); the layer then "
+                                        "has none (--allow-missing fills it only when its initial values are deterministic)",
+                                        found));
     mapping_error(n.name, fmt::format("expects {} weights ({}) but the file has {}: {}", roles.size(), want,
                                       ws.size(), found));
   }
@@ -362,6 +375,22 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
   roles.push_back("moving_mean");
   roles.push_back("moving_variance");
   bind_weights(c, n, roles);
+  // Every tensor is one value per channel.
+  const auto channels = batchnorm_channels(c, n);
+  std::string bad;
+  for (const auto& w : n.weights)
+    if (w.tensor.shape.size() != 1 || (channels && w.tensor.shape[0] != *channels) ||
+        w.tensor.shape != n.weights[0].tensor.shape)
+      bad += (bad.empty() ? "" : ", ") + w.source + " " + shape_str(w.tensor.shape);
+  if (bad.empty()) return;
+  const std::string want = channels ? fmt::format("({},) for {} channels", *channels, *channels) : "one equal-length vector each";
+  if (!c.opt.policy.skip_mismatch)
+    mapping_error(n.name, "stored weights do not fit: " + bad + "; expected " + want + " (--skip-mismatch skips the layer)");
+  c.model->prov.notes.push_back(fmt::format("layer {}: stored weights ({}) do not fit and were skipped (--skip-mismatch)", n.name, bad));
+  n.weights.clear();
+  if (c.opt.policy.allow_missing && fill_initial(c, n, roles)) return;
+  mapping_error(n.name, "stored weights (" + bad + ") do not fit and were skipped (--skip-mismatch); the layer then has none "
+                        "(--allow-missing fills a BatchNorm with its initial values)");
 }
 
 // Recurrent layers: the rules live in rnn_rules.cpp. A mask (Embedding mask_zero) reaching the layer
@@ -510,8 +539,9 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
 void cast_to_declared(Model& m, const KGraph& g) {
   for (const auto& k : g.layers) {
     Node* n = m.find(k.name);
-    if (!n || !k.cfg.contains("dtype")) continue;
-    const json& d = k.cfg["dtype"];
+    if (!n) continue;
+    // A layer that declares no dtype has Keras' floatx, float32.
+    const json d = k.cfg.contains("dtype") && !k.cfg["dtype"].is_null() ? k.cfg["dtype"] : json("float32");
     std::string name = d.is_string() ? d.get<std::string>() : d.value("config", json::object()).value("name", "");
     if (name.rfind("mixed_", 0) == 0) name = "float32";
     const auto t = dtype_from_name(name);
