@@ -192,7 +192,7 @@ bool run(const ConvertOptions& o) {
     written = {o.out};
   }
   std::cout << fmt::format("source: {} {} {} ({} layers)\n", m.prov.framework, m.prov.version, m.prov.format, m.nodes.size());
-  for (const auto& note : m.prov.notes) std::cout << "note: " << note << "\n";
+  for (const auto& note : m.prov.notes) std::cout << (note.rfind("warning: ", 0) == 0 ? "" : "note: ") << note << "\n";
   print_table(manifest);
   for (const auto& p : written) std::cout << "wrote " << p << "\n";
   std::cout << fmt::format("{} tensors converted\n", n_tensors);
