@@ -782,5 +782,54 @@ class BR26StatisticsAtInitialValues(unittest.TestCase):
         self.assertEqual(run("convert", *mx(d + "/b"), "--to", "keras", "-o", d + "/s.h5", "--strict-statistics").returncode, 4)
 
 
+class BR11DefaultFixGamma(unittest.TestCase):
+    """BR-11, same class: a BatchNorm with no fix_gamma attribute (MXNet's default is True), 3 channels."""
+
+    def test_missing_attribute_means_fixed_gamma(self):
+        d = tmpdir("br11_default")
+        sym = json.loads(json.dumps(SYM_1X))
+        sym["nodes"][0]["attrs"] = {"__shape__": "(1, 3, 2, 1)"}
+        del sym["nodes"][5]["attrs"]["fix_gamma"]
+        json.dump(sym, open(d + "/m-symbol.json", "w"))
+        beta, mean, var = np.float32([0.1, -0.1, 0.3]), np.float32([1, -1, 0.5]), np.float32([4, 0.25, 2])
+        write_params(d + "/m-0000.params", [("arg:bn0_gamma", [2.0, 0.5, 3.0]), ("arg:bn0_beta", beta),
+                                            ("aux:bn0_moving_mean", mean), ("aux:bn0_moving_var", var)])
+        p = run("convert", *mx(d + "/m"), "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
+        self.assertIn("fix_gamma", p.stdout)
+        x = np.random.default_rng(2).standard_normal((2, 3, 2, 1)).astype(np.float32)
+        c = (slice(None), None, None)
+        want = (x - mean[c]) / np.sqrt(var[c] + np.float32(1e-3)) + beta[c]  # gamma ignored
+        np.testing.assert_allclose(run_on(d, [d + "/k.h5"], x), want, atol=1e-5)
+
+
+class BR22Bfloat16Params(unittest.TestCase):
+    """BR-22 (c): an MXNet .params array with dtype flag 12 (bfloat16)."""
+
+    def test_flag_12_decodes_and_upcasts_exactly(self):
+        import struct
+        d = tmpdir("br22")
+        bits = np.array([0x3F80, 0x4049, 0xC000], np.uint16)
+        out = struct.pack("<QQQ", 0x112, 0, 1) + struct.pack("<Iii", 0xF993FAC9, 0, 2) + struct.pack("<2q", 3, 1)
+        out += struct.pack("<iii", 1, 0, 12) + bits.tobytes() + struct.pack("<QQ", 1, 13) + b"arg:fc_weight"
+        open(d + "/c-0000.params", "wb").write(out)
+        sym = {"nodes": [{"op": "null", "name": "data", "attrs": {"__shape__": "(0, 1)"}, "inputs": []},
+                         {"op": "null", "name": "fc_weight", "inputs": []},
+                         {"op": "FullyConnected", "name": "fc", "attrs": {"num_hidden": "3", "no_bias": "True"},
+                          "inputs": [[0, 0, 0], [1, 0, 0]]}],
+               "arg_nodes": [0, 1], "node_row_ptr": [0, 1, 2, 3], "heads": [[2, 0, 0]]}
+        json.dump(sym, open(d + "/c-symbol.json", "w"))
+        decoded = (bits.astype(np.uint32) << 16).view(np.float32)
+        np.testing.assert_array_equal(decoded, [1.0, 3.140625, -2.0])
+        # Keras 2 .h5 has no bfloat16: refused, naming the option ...
+        p = run("convert", *mx(d + "/c"), "--to", "keras", "-o", d + "/k.h5")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("--dtype float32", p.stderr)
+        # ... which upcasts exactly and says so
+        p = run("convert", *mx(d + "/c"), "--to", "keras", "-o", d + "/k.h5", "--dtype", "float32", check=0)
+        self.assertIn("cast bfloat16->float32", p.stdout)
+        self.assertNotIn("warning:", p.stdout)
+        self.assertEqual(keras_weights(d + "/k.h5")["fc"][0].tobytes(), decoded.reshape(1, 3).tobytes())
+
+
 if __name__ == "__main__":
     unittest.main()
