@@ -9,6 +9,7 @@
 #include "common.h"
 #include "core/io.h"
 #include "model/rnn_rules.h"
+#include "weightbridge/checks.h"
 #include "weightbridge/error.h"
 #include "weightbridge/load.h"
 
@@ -30,6 +31,7 @@ struct ConvertOptions {
   wb::VerifyOptions verify_opt;
   PolicyOptions policy;
   bool sigmoid_for_hard_sigmoid = false;  // --accept-sigmoid-for-hard-sigmoid (MXNet RNN gates)
+  bool strict_statistics = false;         // --strict-statistics: BN statistics at initial values fail
 };
 
 using nlohmann::json;
@@ -82,16 +84,46 @@ void write_manifest(const ConvertOptions& o, const wb::Model& m, const json& ten
   f.commit();
 }
 
-void apply_dtype(wb::Model& m, const std::string& dtype) {
+// --dtype: every float weight cast to the given dtype. A cast that changes values is reported per
+// tensor with its rounding error (failure cases BR-19, BR-21); one that turns finite values into
+// inf is refused: inf is never written.
+void apply_dtype(wb::Model& m, const std::string& dtype, const std::string& file) {
   if (dtype == "keep") return;
   const auto t = wb::dtype_from_name(dtype);
   if (!t || !wb::dtype_info(*t).is_float) wb::fail(wb::ErrorKind::Usage, "--dtype must be keep, float32, float16, float64 or bfloat16");
   for (auto& n : m.nodes)
     for (auto& w : n.weights)
       if (wb::dtype_info(w.tensor.dtype).is_float && w.tensor.dtype != *t) {
-        w.transform += std::string(w.transform.empty() ? "" : " + ") + "cast " + wb::dtype_name(w.tensor.dtype) + "->" + wb::dtype_name(*t);
-        w.tensor = wb::cast(w.tensor, *t);
+        const std::string cast = std::string("cast ") + wb::dtype_name(w.tensor.dtype) + "->" + wb::dtype_name(*t);
+        wb::Tensor out = wb::cast(w.tensor, *t);
+        const std::string name = w.source.empty() ? n.name + "." + w.role : w.source;
+        const wb::CastReport r = wb::cast_report(w.tensor, out);
+        if (r.overflow)
+          wb::fail(wb::ErrorKind::Unsupported,
+                   fmt::format("--dtype {}: {} of {} values overflow to inf (largest |x| {:.6g}){}; keep the dtype "
+                               "(--dtype keep) or use a wider one",
+                               dtype, r.overflow, r.count, r.largest,
+                               r.underflow ? fmt::format(" and {} underflow to 0", r.underflow) : std::string()),
+                   file, "tensor '" + name + "'");
+        if (r.changed)
+          m.prov.notes.push_back(fmt::format(
+              "warning: tensor {}: {} changes {} of {} values (max abs error {:.6g}, max rel error {:.6g}{})", name, cast,
+              r.changed, r.count, r.max_abs, r.max_rel, r.underflow ? fmt::format(", {} non-zero values become 0", r.underflow) : std::string()));
+        w.transform += std::string(w.transform.empty() ? "" : " + ") + cast;
+        w.tensor = std::move(out);
       }
+}
+
+// BatchNorm statistics at their initial values while gamma/beta are trained (failure case BR-26):
+// a warning, or with --strict-statistics a mapping error.
+void check_statistics(wb::Model& m, bool strict, const std::string& file) {
+  for (const auto& name : wb::batchnorm_statistics_at_initial_values(m)) {
+    const std::string what = "BatchNorm running statistics are at their initial values (moving_mean all 0, "
+                             "moving_variance all 1) while gamma/beta are trained: the checkpoint probably lacks the "
+                             "statistics";
+    if (strict) wb::fail(wb::ErrorKind::Mapping, what + " (--strict-statistics)", file, "layer '" + name + "'");
+    m.prov.notes.push_back("warning: layer " + name + ": " + what + "; outputs will be nearly constant");
+  }
 }
 
 // -o must name files in an existing directory: a prefix for mxnet, a file for keras.
@@ -143,8 +175,9 @@ bool run(const ConvertOptions& o) {
   std::vector<std::string> inputs = o.sources;
   if (!o.arch.empty()) inputs.push_back(o.arch);
   wb::Model m = wb::load_model(o.sources, o.arch.empty() ? std::nullopt : std::optional<std::string>(o.arch), io);
+  check_statistics(m, o.strict_statistics, o.sources.front());
   const wb::Model source = m;  // --verify compares against the source as read, before any --dtype cast
-  apply_dtype(m, o.dtype);
+  apply_dtype(m, o.dtype, o.sources.front());
   check_output_path(o);
   size_t n_tensors = 0;
   json manifest = json::array();
@@ -192,7 +225,7 @@ bool run(const ConvertOptions& o) {
     written = {o.out};
   }
   std::cout << fmt::format("source: {} {} {} ({} layers)\n", m.prov.framework, m.prov.version, m.prov.format, m.nodes.size());
-  for (const auto& note : m.prov.notes) std::cout << "note: " << note << "\n";
+  for (const auto& note : m.prov.notes) std::cout << (note.rfind("warning: ", 0) == 0 ? "" : "note: ") << note << "\n";
   print_table(manifest);
   for (const auto& p : written) std::cout << "wrote " << p << "\n";
   std::cout << fmt::format("{} tensors converted\n", n_tensors);
@@ -203,6 +236,12 @@ bool run(const ConvertOptions& o) {
     const wb::Model target = wb::load_model(written, std::nullopt, {});
     const wb::VerifyResult r = wb::verify_models(source, target, {}, o.verify_opt);
     std::cout << "verify (source vs written files):\n";
+    bool f64 = false;
+    for (const auto& n : source.nodes)
+      for (const auto& w : n.weights) f64 = f64 || w.tensor.dtype == wb::DType::F64;
+    if (f64)
+      std::cout << "note: the reference engine computes in float32, so float64 weights are rounded for verification "
+                   "(a --dtype cast reports its own rounding error above)\n";
     ok = print_verify(r, o.verify_opt);
     verify = verify_json(r, o.verify_opt);
   }
@@ -234,6 +273,8 @@ void setup_convert(CLI::App& app, int& exit_status) {
   cmd->add_option("--atol", o->verify_opt.atol, "Absolute tolerance of --verify (default 1e-5)");
   cmd->add_option("--rtol", o->verify_opt.rtol, "Relative tolerance of --verify (default 1e-5)");
   cmd->add_option("--seed", o->verify_opt.seed, "Seed of --verify's random input (default 0)");
+  cmd->add_flag("--strict-statistics", o->strict_statistics,
+                "Fail (exit 4) when a BatchNorm layer's running statistics are at their initial values while gamma/beta are trained");
   cmd->add_flag("--accept-sigmoid-for-hard-sigmoid", o->sigmoid_for_hard_sigmoid,
                 "Export LSTM/GRU hard_sigmoid gates to MXNet's fused RNN as sigmoid (an approximation: outputs change)");
   cmd->callback([o, &exit_status] { exit_status = run(*o) ? 0 : 1; });

@@ -68,10 +68,16 @@ void add_policy_options(CLI::App* cmd, PolicyOptions& p) {
                 "Skip a layer whose stored weights do not fit (it then counts as missing)");
   cmd->add_flag("--cast-dtype", p.policy.cast_dtype, "Cast weights to the dtype the architecture declares");
   cmd->add_option("--map", p.map_file, "JSON name mapping: {\"exact\": {old: new}, \"regex\": [[pattern, replacement]]}");
+  cmd->add_option("--kernel-layout", p.kernel_layout,
+                  "keras|mxnet: order of channels_first conv kernels in a Keras file without a backend attribute");
 }
 
 void apply_policy(const PolicyOptions& p, wb::ImportOptions& io) {
   io.policy = p.policy;
+  if (!p.kernel_layout.empty()) {
+    if (p.kernel_layout != "keras" && p.kernel_layout != "mxnet") wb::fail(wb::ErrorKind::Usage, "--kernel-layout takes keras or mxnet");
+    io.mxnet_kernel_layout = p.kernel_layout == "mxnet";
+  }
   if (!p.map_file.empty()) io.map = std::make_shared<wb::NameMap>(wb::NameMap::from_json_file(p.map_file));
 }
 

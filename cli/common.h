@@ -13,10 +13,11 @@ namespace wbcli {
 wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape);
 
 // Loading-policy options shared by the verbs that load models: --allow-missing, --ignore-extra,
-// --skip-mismatch, --cast-dtype, --map FILE.
+// --skip-mismatch, --cast-dtype, --map FILE, --kernel-layout keras|mxnet.
 struct PolicyOptions {
   wb::LoadPolicy policy;
   std::string map_file;
+  std::string kernel_layout;  // --kernel-layout keras|mxnet ("" = decide from the file)
 };
 void add_policy_options(CLI::App* cmd, PolicyOptions& p);
 void apply_policy(const PolicyOptions& p, wb::ImportOptions& io);

@@ -46,6 +46,10 @@ struct ImportOptions {
   // Keras 1 files do not say whether Theano (true convolution: kernels flipped) or TensorFlow /
   // dmlc-keras on MXNet (correlation) wrote them. nullopt = decide from evidence or refuse.
   std::optional<bool> kernel_flip;
+  // A Keras 2 file without a backend attribute does not say whether its channels_first kernels
+  // are in Keras order (k..., in, out) or keras-mxnet's MXNet order (out, in, k...). The shape
+  // decides when it fits only one; otherwise true = MXNet order, false = Keras order, nullopt = refuse.
+  std::optional<bool> mxnet_kernel_layout;
   std::optional<Shape> input_shape;  // overrides the input shape (without batch)
   bool densify = false;              // read MXNet sparse (row_sparse, csr) parameters as dense
   LoadPolicy policy;

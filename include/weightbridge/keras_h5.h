@@ -41,6 +41,7 @@ struct H5File {
   std::string keras_version;  // from the weights group (legacy); "" when absent
   std::string backend;        // "" when absent
   std::string root_keras_version;  // root attribute of full-model saves (Keras 1 has it only there)
+  std::string root_backend;        // root attribute of full-model saves ("" when absent)
   std::optional<std::string> model_config;     // root attribute, JSON text
   std::optional<std::string> training_config;  // root attribute, JSON text
   std::vector<H5Layer> layers;                 // layer_names order (legacy); Keras 3: group order

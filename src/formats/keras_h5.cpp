@@ -213,6 +213,7 @@ H5File read_source(const SourcePtr& src, const std::string& path) {
   f.model_config = h5::read_string_attr(root, "model_config");
   f.training_config = h5::read_string_attr(root, "training_config");
   f.root_keras_version = opt_string(root, "keras_version");
+  f.root_backend = opt_string(root, "backend");
   if (root.has_attr("nb_layers")) {
     f.layout = "keras0";
     read_keras0(src, f);

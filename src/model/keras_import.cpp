@@ -180,6 +180,7 @@ struct Ctx {
   bool keras1 = false;
   bool keras_mxnet = false;
   bool theano2 = false;
+  bool no_backend = false;  // a Keras 2 file without a backend attribute (kernel order unknown)
   std::map<std::string, const keras::H5Layer*> by_name;
   std::set<std::string> used;
   Model* model;
@@ -267,6 +268,34 @@ bool weight_names_have_tf_suffix(const std::vector<Weight>& ws) {
   return false;
 }
 
+// Whether a convolution-family layer's kernel is stored in MXNet order (k... last) rather than
+// Keras order (k... first). keras-mxnet writes channels_first kernels in MXNet order (failure case
+// BR-03); a Keras 2 file without a backend attribute may be either, so the stored shape decides,
+// and a shape that fits both orders is refused unless --kernel-layout says which.
+bool mxnet_kernel_order(Ctx& c, const std::string& layer, const json& cfg, const std::string& df, int rank) {
+  if (df != "channels_first") return false;
+  if (c.keras_mxnet) return true;
+  if (!c.no_backend) return false;
+  if (c.opt.mxnet_kernel_layout) return *c.opt.mxnet_kernel_layout;
+  auto it = c.by_name.find(layer);
+  if (it == c.by_name.end() || it->second->weights.empty() || !cfg.contains("kernel_size")) return false;
+  const Shape& s = it->second->weights[0].tensor.shape;
+  const auto r = static_cast<size_t>(rank);
+  const Shape ks = int_list(cfg["kernel_size"], r);
+  if (s.size() != r + 2) return false;
+  const bool keras_fits = std::equal(ks.begin(), ks.end(), s.begin());
+  const bool mxnet_fits = std::equal(ks.begin(), ks.end(), s.end() - static_cast<std::ptrdiff_t>(r));
+  if (keras_fits && mxnet_fits)
+    fail(ErrorKind::Unsupported,
+         "file has no backend attribute and the channels_first kernel " + shape_str(s) +
+             " fits both the Keras (k..., in, out) and keras-mxnet (out, in, k...) orders; pass --kernel-layout keras|mxnet",
+         {}, "layer '" + layer + "'");
+  if (mxnet_fits)
+    c.model->prov.notes.push_back("layer " + layer + ": no backend attribute; kernel " + shape_str(s) +
+                                  " fits only the keras-mxnet (out, in, k...) order, read as such");
+  return mxnet_fits;
+}
+
 void import_conv(Ctx& c, Node& n, const KLayer& k, int rank) {
   const json& cfg = k.cfg;
   const std::string df = data_format_of(cfg);
@@ -303,7 +332,7 @@ void import_conv(Ctx& c, Node& n, const KLayer& k, int rank) {
   if (c.keras1 && rank == 1 && s.size() == 4) {  // Keras 1 Conv1D kernel (k, 1, in, O)
     kw.tensor = reshaped(kw.tensor, {s[0], s[2], s[3]});
     kw.transform = "reshape (k,1,in,out)->(k,in,out)";
-  } else if ((c.keras1 && df == "channels_first") || (c.keras_mxnet && df == "channels_first")) {
+  } else if ((c.keras1 && df == "channels_first") || mxnet_kernel_order(c, n.name, cfg, df, rank)) {
     // (O, I, k...) -> (k..., I, O)
     if (s.size() != r + 2 || s[0] != filters)
       mapping_error(n.name, fmt::format("kernel {} is not in the (filters, in, k...) layout expected for "
@@ -324,7 +353,9 @@ void import_conv(Ctx& c, Node& n, const KLayer& k, int rank) {
   // Theano performed true convolution: its kernels are flipped relative to everyone else's.
   bool flip = c.theano2;
   if (c.keras1) {
+    const std::string& backend = c.file.backend.empty() ? c.file.root_backend : c.file.backend;
     if (c.opt.kernel_flip) flip = *c.opt.kernel_flip;
+    else if (!backend.empty()) flip = backend == "theano";  // the file says which backend wrote it
     else if (!weight_names_have_tf_suffix(n.weights))
       fail(ErrorKind::Unsupported,
            "Keras 1 file without backend information: its convolution kernels may come from Theano "
@@ -348,25 +379,39 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
                                      " cannot be expressed", {}, "layer '" + n.name + "'");
   auto ws = stored_weights(c, n.name);
   c.used.insert(n.name);
-  if (ws.size() == 4 && (!scale || !center)) {
-    // keras-mxnet always stores gamma and beta; drop them only when they hold 1 and 0.
-    n.weights.clear();
-    for (size_t i = 0; i < 4; ++i) n.weights.push_back(Weight{"", ws[i]->tensor, ws[i]->name, "", {}});
-    auto check = [&](size_t i, double want, const char* role) {
-      for (double v : to_f64(ws[i]->tensor.load(), ws[i]->tensor.dtype))
-        if (v != want)
-          mapping_error(n.name, fmt::format("config says {} is off but the stored {} is not all {} (found {})",
-                                            role, role, want, v));
+  if (ws.size() == 4 && (!scale || !center) && c.keras_mxnet) {
+    // keras-mxnet always stores gamma and beta (MXNet's BatchNorm op needs both), as ones and
+    // zeros when the config turns them off (failure case BR-13). Its BatchNorm runs with MXNet's
+    // fix_gamma default, which ignores gamma: a stored gamma != 1 never reached an output and is
+    // discarded (reported). Beta is always applied, so a beta != 0 under center=False is refused.
+    const auto values = [&](size_t i) { return to_f64(ws[i]->tensor.load(), ws[i]->tensor.dtype); };
+    const auto preview = [](const std::vector<double>& v) {
+      std::string t = "[";
+      for (size_t i = 0; i < v.size() && i < 4; ++i) t += (i ? ", " : "") + fmt::format("{:.6g}", v[i]);
+      return t + (v.size() > 4 ? ", ...]" : "]");
     };
-    if (!scale) check(0, 1.0, "gamma");
-    if (!center) check(1, 0.0, "beta");
+    if (!center)
+      for (double v : values(1))
+        if (v != 0.0)
+          mapping_error(n.name, fmt::format("config says center=False but the stored beta {} ({}) is not all 0: "
+                                            "keras-mxnet applied it, dropping it would change the outputs",
+                                            ws[1]->name, preview(values(1))));
+    if (!scale) {
+      const auto g = values(0);
+      if (std::any_of(g.begin(), g.end(), [](double v) { return v != 1.0; }))
+        c.model->prov.notes.push_back(fmt::format(
+            "warning: layer {}: scale=False: discarded the stored gamma {} = {}, which is not all 1 (keras-mxnet's "
+            "BatchNorm runs with MXNet's fix_gamma, so it never affected the outputs)",
+            n.name, ws[0]->name, preview(g)));
+    }
     n.weights.clear();
     if (scale) n.weights.push_back(Weight{"gamma", ws[0]->tensor, ws[0]->name, "", {}});
     if (center) n.weights.push_back(Weight{"beta", ws[1]->tensor, ws[1]->name, "", {}});
     n.weights.push_back(Weight{"moving_mean", ws[2]->tensor, ws[2]->name, "", {}});
     n.weights.push_back(Weight{"moving_variance", ws[3]->tensor, ws[3]->name, "", {}});
-    c.model->prov.notes.push_back("layer " + n.name + ": dropped the always-present keras-mxnet gamma/beta "
-                                                       "(they hold the identity values)");
+    c.model->prov.notes.push_back("layer " + n.name + ": dropped the always-present keras-mxnet " +
+                                  (!scale && !center ? "gamma and beta" : !scale ? "gamma" : "beta") +
+                                  " (the config turns " + std::string(!scale && !center ? "them" : "it") + " off)");
     return;
   }
   std::vector<std::string> roles;
@@ -419,7 +464,8 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     if (!ws.empty()) mapping_error(n.name, "layer " + cls + " has no weights but the file has: " + list_weights(ws));
   };
   if (convfam_keras_class(cls)) {  // convolution family: conv_family.cpp
-    convfam_import_keras(cls, cfg, c.keras_mxnet, n, [&] {
+    const int rank = cls.find("1D") != std::string::npos ? 1 : cls.find("3D") != std::string::npos ? 3 : 2;
+    convfam_import_keras(cls, cfg, mxnet_kernel_order(c, n.name, cfg, data_format_of(cfg), rank), n, [&] {
       std::vector<Weight> ws;
       for (const auto* w : stored_weights(c, n.name)) ws.push_back(Weight{"", w->tensor, w->name, "", w->tensor});
       return ws;
@@ -589,7 +635,10 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
   if (keras1 && m.prov.version.empty()) m.prov.version = file.root_keras_version.empty() ? "1" : file.root_keras_version;
   if (config.is_null())
     fail(ErrorKind::Unsupported, "weights-only file without an architecture: pass --arch MODEL.json (or a full model file)");
-  Ctx c{file, opt, keras1, keras_mxnet, file.backend == "theano", {}, {}, &m};
+  // Keras 1 full-model saves carry no backend on the weights group; the root may have one.
+  const std::string backend = file.backend.empty() ? file.root_backend : file.backend;
+  Ctx c{file, opt, keras1, keras_mxnet, backend == "theano", false, {}, {}, &m};
+  c.no_backend = !keras1 && !keras_mxnet && backend.empty() && file.layout != "keras3-weights";
   if (c.theano2) m.prov.notes.push_back("backend theano: convolution kernels flipped to correlation form");
   if (keras_mxnet) m.prov.notes.push_back("keras-mxnet file: channels_first kernels read in MXNet (out, in, k...) order");
   check_numbers(config, 0);

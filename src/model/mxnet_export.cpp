@@ -325,13 +325,22 @@ void emit(Ctx& c, const Node& n) {
       return w ? w->tensor : filled(role, mean->tensor.dtype, mean->tensor.shape, v);
     };
     auto filled_note = [&](const char* role) { return n.weight(role) ? std::string() : std::string("created: identity value"); };
-    std::vector<int> ins = {p.node, add_var(c, n.name + "_gamma", tensor_or("gamma", 1.0), false, {n.name, "gamma", filled_note("gamma")}),
-                            add_var(c, n.name + "_beta", tensor_or("beta", 0.0), false, {n.name, "beta", filled_note("beta")}),
+    // Keras scale=False / center=False: MXNet's op still takes gamma and beta. They are created
+    // with the identity values and frozen (__lr_mult__ 0, so MXNet training keeps them); gamma is
+    // also fixed (fix_gamma), the MXNet spelling of "no scale". The importer reads the frozen
+    // identity parameters back as absent, so the Keras layer round-trips.
+    auto frozen = [&](int var, const char* role) {
+      if (!n.weight(role)) c.sym.nodes[static_cast<size_t>(var)].attrs["__lr_mult__"] = "0";
+      return var;
+    };
+    const bool fix_gamma = n.weight("gamma") == nullptr;
+    std::vector<int> ins = {p.node, frozen(add_var(c, n.name + "_gamma", tensor_or("gamma", 1.0), false, {n.name, "gamma", filled_note("gamma")}), "gamma"),
+                            frozen(add_var(c, n.name + "_beta", tensor_or("beta", 0.0), false, {n.name, "beta", filled_note("beta")}), "beta"),
                             add_var(c, n.name + "_moving_mean", n.weight("moving_mean")->tensor, true, {n.name, "moving_mean", ""}),
                             add_var(c, n.name + "_moving_var", n.weight("moving_variance")->tensor, true, {n.name, "moving_variance", ""})};
     out.node = add_op(c, "BatchNorm", n.name,
                       {{"axis", std::to_string(phys_axis)}, {"eps", fmt_float(n.attrs.value("epsilon", 1e-3))},
-                       {"momentum", fmt_float(n.attrs.value("momentum", 0.99))}, {"fix_gamma", "False"},
+                       {"momentum", fmt_float(n.attrs.value("momentum", 0.99))}, {"fix_gamma", fix_gamma ? "True" : "False"},
                        {"use_global_stats", "True"}},
                       ins, {0, 0, 0, 1, 1});
     out.perm = p.perm;

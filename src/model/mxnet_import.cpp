@@ -357,8 +357,21 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
     gamma = filled(gamma.name, gamma.dtype, gamma.shape, 1.0);
     gamma_tr = "fix_gamma: replaced by ones";
   }
-  node.weights.push_back(Weight{"gamma", gamma, gamma_src, gamma_tr, gamma_stored});
-  node.weights.push_back(Weight{"beta", take_param(c, n, 2, "beta", channels), input_value(c, n, 2).param, "", {}});
+  // A frozen identity parameter (__lr_mult__ 0: MXNet training never changes it) is a Keras
+  // BatchNormalization without that parameter: scale=False (with fix_gamma) or center=False.
+  auto frozen_identity = [&](size_t i, const Tensor& t, double identity) {
+    const SymNode& var = c.sym.nodes[static_cast<size_t>(n.inputs[i].node)];
+    const auto it = var.attrs.find("__lr_mult__");
+    if (it == var.attrs.end() || parse_float(it->second) != 0.0) return false;
+    for (double v : to_f64(t.load(), t.dtype))
+      if (v != identity) return false;
+    return true;
+  };
+  if (fix_gamma && frozen_identity(1, gamma_stored, 1.0)) node.attrs["scale"] = false;
+  else node.weights.push_back(Weight{"gamma", gamma, gamma_src, gamma_tr, gamma_stored});
+  const Tensor beta = take_param(c, n, 2, "beta", channels);
+  if (frozen_identity(2, beta, 0.0)) node.attrs["center"] = false;
+  else node.weights.push_back(Weight{"beta", beta, input_value(c, n, 2).param, "", {}});
   node.weights.push_back(Weight{"moving_mean", take_param(c, n, 3, "moving_mean", channels), input_value(c, n, 3).param, "", {}});
   node.weights.push_back(Weight{"moving_variance", take_param(c, n, 4, "moving_var", channels), input_value(c, n, 4).param, "", {}});
   out = layer_value(add(c, std::move(node)).name, held);

@@ -80,13 +80,16 @@ class KerasMxnetH5(unittest.TestCase):
         self.assertEqual(len(bn), 3)  # beta, moving_mean, moving_variance
         np.testing.assert_array_equal(bn[0], w["batch_normalization_1"][1][1])
 
-    def test_bn_scale_false_with_trained_gamma_is_refused(self):
-        d = tmpdir("kmx_bn_bad")
-        build(d + "/kmx.h5", bn_scale=False, gamma=np.full(5, 1.5, np.float32))
-        p = run("convert", d + "/kmx.h5", "--to", "keras", "-o", d + "/k2.h5", check=4)
-        self.assertIn("gamma", p.stderr)
-        self.assertIn("batch_normalization_1", p.stderr)
-        self.assertFalse(__import__("os").path.exists(d + "/k2.h5"))
+    def test_bn_scale_false_with_trained_gamma_is_dropped_with_a_warning(self):
+        """Failure case BR-13 (b): keras-mxnet's BatchNorm ignores gamma (MXNet fix_gamma), so a stored
+        gamma != 1 under scale=False never affected its outputs: dropped, and the drop is reported."""
+        d = tmpdir("kmx_bn_trained")
+        w = build(d + "/kmx.h5", bn_scale=False, gamma=np.full(5, 1.5, np.float32))
+        p = run("convert", d + "/kmx.h5", "--to", "keras", "-o", d + "/k2.h5", "--verify", check=0)
+        self.assertIn("warning: layer batch_normalization_1: scale=False: discarded the stored gamma "
+                      "batch_normalization_1/gamma1 = [1.5, 1.5, 1.5, 1.5, ...]", p.stdout)
+        bn = keras_weights(d + "/k2.h5")["batch_normalization_1"]
+        self.assertEqual([a.tobytes() for a in bn], [a.tobytes() for _, a in w["batch_normalization_1"][1:]])
 
     def test_to_mxnet(self):
         d = tmpdir("kmx_mx")
