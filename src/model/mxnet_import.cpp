@@ -534,6 +534,17 @@ void op_leaky(Ctx& c, const SymNode& n, Value& out) {
 void op_reshape(Ctx& c, const SymNode& n, Value& out) {
   const Value& in = input_value(c, n, 0);
   Shape s = tuple_attr(n, "shape", {});
+  if (!n.inputs.empty() && n.inputs[0].index > 0) {  // a fused RNN's state output k (1, N, H) -> (N, H)
+    const SymNode& rnn = c.sym.nodes[static_cast<size_t>(n.inputs[0].node)];
+    const int k = n.inputs[0].index;
+    const int max_k = attr(rnn, "mode", "") == "lstm" ? 2 : 1;
+    if (rnn.op != "RNN" || in.kind != Value::Layer || !parse_bool(attr(rnn, "state_outputs", "False")) || k > max_k ||
+        parse_bool(attr(rnn, "bidirectional", "False")) || s != Shape{-3, -2} || parse_bool(attr(n, "reverse", "False")))
+      node_error(ErrorKind::Unsupported, n, fmt::format("reads output {} of '{}': only Reshape(shape=(-3, -2)) of a "
+                                                        "unidirectional fused RNN's state outputs is supported", k, rnn.name));
+    out = layer_value(make_ref(parse_ref(in.layer).node, k));
+    return;
+  }
   if (in.kind == Value::Param) {  // reshaping a stored parameter (keras-mxnet bias)
     out = in;
     out.param_shape = s;
@@ -584,6 +595,22 @@ void op_pad(Ctx& c, const SymNode& n, Value& out) {
 // (1, 0, 2); a SequenceLast consuming it alone turns the node into return_sequences=False.
 bool is_zeros_op(const std::string& op) { return op == "_zeros" || op == "zeros" || op == "_zeros_without_dtype"; }
 bool is_reverse_op(const SymNode& n) { return (n.op == "reverse" || n.op == "flip") && attr(n, "axis", "") == "0"; }
+bool is_expand0(const SymNode& n) { return n.op == "expand_dims" && parse_int(attr(n, "axis", "-1")) == 0; }
+
+// expand_dims(axis=0) read only as RNN begin states (Keras initial_state (N, H) -> (1, N, H)).
+bool feeds_only_rnn_states(const mxnet::Symbol& sym, size_t idx) {
+  if (!is_expand0(sym.nodes[idx])) return false;
+  bool any = false;
+  for (const auto& m : sym.nodes)
+    for (size_t i = 0; i < m.inputs.size(); ++i)
+      if (static_cast<size_t>(m.inputs[i].node) == idx) {
+        if (m.op != "RNN" || i < 2) return false;
+        any = true;
+      }
+  for (const auto& h : sym.heads)
+    if (static_cast<size_t>(h.node) == idx) return false;
+  return any;
+}
 
 void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   const std::string mode = attr(n, "mode", "");
@@ -596,10 +623,20 @@ void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   const int D = parse_bool(attr(n, "bidirectional", "False")) ? 2 : 1;
   const int64_t H = parse_int(attr(n, "state_size", "0"));
   const size_t n_states = mode == "lstm" ? 2 : 1;
-  if (n.inputs.size() != 2 + n_states) node_error(ErrorKind::Unsupported, n, "expected data, parameters and zero state inputs");
-  for (size_t i = 2; i < n.inputs.size(); ++i)
-    if (!is_zeros_op(c.sym.nodes[static_cast<size_t>(n.inputs[i].node)].op))
-      node_error(ErrorKind::Unsupported, n, "initial states that are not zeros (state inputs) are not supported");
+  if (n.inputs.size() != 2 + n_states) node_error(ErrorKind::Unsupported, n, "expected data, parameters and state inputs");
+  // Begin states: all zeros, or all expand_dims(axis=0) of batch-major (N, H) values (Keras initial_state).
+  std::vector<std::string> states;
+  size_t zeros = 0;
+  for (size_t i = 2; i < n.inputs.size(); ++i) {
+    const SymNode& st = c.sym.nodes[static_cast<size_t>(n.inputs[i].node)];
+    if (is_zeros_op(st.op)) ++zeros;
+    else if (is_expand0(st) && st.inputs.size() == 1) states.push_back(layer_input(c, st, 0));
+    else node_error(ErrorKind::Unsupported, n, "begin state from '" + st.name + "' (" + st.op + "): only zeros or expand_dims(axis=0) "
+                                              "of a (batch, state_size) tensor are supported");
+  }
+  if (zeros && !states.empty()) node_error(ErrorKind::Unsupported, n, "some begin states are zeros and others are given (Keras takes all or none)");
+  if (!states.empty() && parse_bool(attr(n, "bidirectional", "False")))
+    node_error(ErrorKind::Unsupported, n, "given begin states of a bidirectional RNN are not supported yet");
   const SymNode* data = &c.sym.nodes[static_cast<size_t>(n.inputs[0].node)];
   size_t data_idx = static_cast<size_t>(n.inputs[0].node);
   const bool backwards = is_reverse_op(*data);
@@ -617,12 +654,14 @@ void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   node.name = layer_name(c, n);
   node.op = D == 2 ? "Bidirectional" : "RNN";
   node.inputs = {v.layer};
+  node.inputs.insert(node.inputs.end(), states.begin(), states.end());
   const std::string cell = mode == "lstm" ? "lstm" : mode == "gru" ? "gru" : "simple";
   node.attrs = {{"cell", cell}, {"units", H}, {"activation", mode == "rnn_relu" ? "relu" : "tanh"}, {"use_bias", true},
                 {"return_sequences", true}, {"go_backwards", backwards}};
   if (cell != "simple") node.attrs["recurrent_activation"] = "sigmoid";
   if (cell == "gru") node.attrs["reset_after"] = true;  // MXNet's GRU applies the reset after the matmul
   if (D == 2) node.attrs["merge_mode"] = "concat";
+  if (parse_bool(attr(n, "state_outputs", "False"))) node.attrs["return_state"] = true;
   unpack_mxnet_rnn(flat, mode, H, I, D, node, c.m.prov.notes);
   for (auto& w : node.weights) w.source = input_value(c, n, 1).param;
   out = layer_value(add(c, std::move(node)).name, {1, 0, 2});
@@ -637,8 +676,8 @@ void op_sequence_last(Ctx& c, const SymNode& n, Value& out) {
   Node* rnn = v.kind == Value::Layer ? c.m.find(v.layer) : nullptr;
   size_t readers = 0;
   for (const auto& m : c.sym.nodes)
-    for (const auto& e : m.inputs) readers += e.node == src;
-  for (const auto& h : c.sym.heads) readers += h.node == src;
+    for (const auto& e : m.inputs) readers += e.node == src && e.index == 0;
+  for (const auto& h : c.sym.heads) readers += h.node == src && h.index == 0;
   if (!rnn || rnn->op != "RNN" || v.perm != std::vector<int>{1, 0, 2} || readers != 1)
     node_error(ErrorKind::Unsupported, n, "SequenceLast is supported only directly on a unidirectional fused RNN's output");
   rnn->attrs["return_sequences"] = false;
@@ -780,6 +819,10 @@ void walk(Ctx& c) {
     const SymNode& n = nodes[idx];
     Value& out = c.values[idx];
     try {
+      for (const auto& e : n.inputs)  // other outputs than 0: only the fused RNN's states (op_reshape)
+        if (e.index != 0 && !((n.op == "Reshape" || n.op == "reshape") && nodes[static_cast<size_t>(e.node)].op == "RNN"))
+          node_error(ErrorKind::Unsupported, n, fmt::format("reads output {} of node '{}'; only output 0 is supported here",
+                                                            e.index, nodes[static_cast<size_t>(e.node)].name));
       if (n.op == "null") {
         if (c.params.count(n.name) || weight_slot_set.count(static_cast<int>(idx))) out = Value{Value::Param, {}, {}, n.name, {}};
         else if (labels.count(static_cast<int>(idx))) out.kind = Value::Label;
@@ -798,7 +841,7 @@ void walk(Ctx& c) {
       } else if (convfam_mxnet_op(n)) family_op(c, n, out);
       else if (n.op == "RNN") op_rnn_fused(c, n, out);
       else if (n.op == "SequenceLast") op_sequence_last(c, n, out);
-      else if (is_zeros_op(n.op) || is_reverse_op(n)) out = Value{};  // read by op_rnn_fused only
+      else if (is_zeros_op(n.op) || is_reverse_op(n) || feeds_only_rnn_states(c.sym, idx)) out = Value{};  // read by op_rnn_fused only
       else if (n.op == "Convolution") op_convolution(c, n, out);
       else if (n.op == "FullyConnected") op_fully_connected(c, n, out);
       else if (n.op == "BatchNorm") op_batchnorm(c, n, out);
@@ -927,6 +970,9 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
   }
   infer_unknown_input_shapes(c.m);
   for (const auto& h : sym.heads) {
+    if (h.index != 0)
+      fail(ErrorKind::Unsupported, fmt::format("graph output {} of node '{}': only output 0 of a node can be an output", h.index,
+                                               sym.nodes[static_cast<size_t>(h.node)].name), symbol_path);
     const Value& val = c.values[static_cast<size_t>(h.node)];
     if (val.kind != Value::Layer) fail(ErrorKind::Unsupported, "graph output is not a layer output", symbol_path);
     std::string out = val.layer;
