@@ -578,6 +578,20 @@ void unpack_mxnet_rnn(const Tensor& flat, const std::string& mode, int64_t H, in
   order_rnn_weights(n);
 }
 
+Tensor concat_flat(const std::string& name, const std::vector<Tensor>& parts) {
+  std::vector<uint64_t> starts;
+  uint64_t total = 0;
+  for (const auto& p : parts) {
+    starts.push_back(total);
+    total += checked_numel(p.shape);
+  }
+  return gathered(name, {static_cast<int64_t>(total)}, parts, [starts](uint64_t k) {
+    size_t i = starts.size() - 1;
+    while (starts[i] > k) --i;
+    return std::make_pair(i, k - starts[i]);
+  });
+}
+
 std::vector<std::string> sigmoid_for_hard_sigmoid(Model& m) {
   std::vector<std::string> changed;
   for (auto& n : m.nodes)

@@ -56,6 +56,10 @@ Tensor pack_mxnet_rnn(const Node& n);
 void unpack_mxnet_rnn(const Tensor& flat, const std::string& mode, int64_t H, int64_t I, int D, Node& n,
                       std::vector<std::string>& notes);
 
+// The flat parameters vector from its pieces (each flattened, concatenated in order): Gluon's
+// per-layer l0_i2h_weight ... Parameters as `_rnn_param_concat` joins them. All share the dtype.
+Tensor concat_flat(const std::string& name, const std::vector<Tensor>& parts);
+
 // The --accept-sigmoid-for-hard-sigmoid approximation: recurrent_activation hard_sigmoid ->
 // sigmoid on every recurrent node (outputs change; verify against the source shows by how much).
 // Returns the names of the nodes changed.
