@@ -42,6 +42,16 @@
 //                                                           weights forward_kernel, forward_recurrent_kernel,
 //               forward_bias, backward_kernel, backward_recurrent_kernel, backward_bias (RNN layouts);
 //               the backward output is re-reversed in time before merging. Rules: model/rnn_rules.h.
+//   RNN / Bidirectional with return_state: extra outputs, the final states (h, and c for LSTM; a
+//               Bidirectional gives forward h[, c] then backward h[, c]), each (u) or a feature map.
+//               Initial states of a Bidirectional: inputs 1.. give forward then backward states.
+//   cell "convlstm" (ConvLSTM1D/2D/3D): units = filters, plus rank, kernel_size[], strides[],
+//               dilation[], padding valid|same, data_format. Input (T, spatial..., C) or (T, C,
+//               spatial...); weights kernel (k..., C, 4f), recurrent_kernel (k..., f, 4f), bias (4f),
+//               gates i, f, c, o. The recurrent convolution is stride 1, 'same', undilated.
+//
+// Tensor references: a node input or a model output names a producer node ("lstm_1", its output
+// 0) or an extra output of it ("lstm_1:1", "lstm_1:2"); see parse_ref.
 #pragma once
 #include <map>
 #include <optional>
@@ -90,6 +100,16 @@ struct Model {
   const Node* find(const std::string& name) const;
   Node* find(const std::string& name);
 };
+
+// A reference to one output of a node: "name" is output 0, "name:k" (k >= 1, digits) output k.
+struct TensorRef {
+  std::string node;
+  int index = 0;
+};
+TensorRef parse_ref(const std::string& ref);
+std::string make_ref(const std::string& node, int index);
+// Number of outputs of a node: 1, or 1 + the states of a recurrent layer with return_state.
+int output_count(const Node& n);
 
 // Fills Weight::stored where an importer left it empty (the weight was taken as stored).
 void fill_stored(Model& m);

@@ -36,8 +36,10 @@ Engine::Engine(const Model& m) : m_(m), producers_(m.nodes.size()), last_use_(m.
       if (!table.count(n.op)) fail(ErrorKind::Unsupported, "op '" + n.op + "' is not implemented by the engine");
       if (!index.emplace(n.name, i).second) fail(ErrorKind::Malformed, "duplicate node name");
       for (const auto& in : n.inputs) {
-        auto it = index.find(in);
-        if (it == index.end()) fail(ErrorKind::Malformed, "input '" + in + "' is not an earlier node");
+        const TensorRef r = parse_ref(in);
+        auto it = index.find(r.node);
+        if (it == index.end() || r.index >= output_count(m.nodes[it->second]))
+          fail(ErrorKind::Malformed, "input '" + in + "' is not an output of an earlier node");
         last_use_[it->second] = i;
         producers_[i].push_back(it->second);
       }
@@ -49,8 +51,10 @@ Engine::Engine(const Model& m) : m_(m), producers_(m.nodes.size()), last_use_(m.
     }
   }
   for (const auto& o : m.outputs) {
-    auto it = index.find(o);
-    if (it == index.end()) fail(ErrorKind::Malformed, "model output '" + o + "' is not a node");
+    const TensorRef r = parse_ref(o);
+    auto it = index.find(r.node);
+    if (it == index.end() || r.index >= output_count(m.nodes[it->second]))
+      fail(ErrorKind::Malformed, "model output '" + o + "' is not a node output");
     last_use_[it->second] = m.nodes.size();  // outputs live to the end
   }
 }
@@ -72,7 +76,8 @@ std::map<std::string, Array> Engine::run(const std::map<std::string, Array>& inp
     const Node& n = m_.nodes[i];
     try {
       auto w = weights_.find(n.name);
-      engine::OpArgs args{n, {}, w == weights_.end() ? kNoWeights : w->second};
+      std::vector<Array> extra;
+      engine::OpArgs args{n, {}, w == weights_.end() ? kNoWeights : w->second, &extra};
       if (n.op == "Input") {
         auto it = inputs.find(n.name);
         if (it == inputs.end()) fail(ErrorKind::Usage, "no value given for this input");
@@ -80,6 +85,9 @@ std::map<std::string, Array> Engine::run(const std::map<std::string, Array>& inp
       }
       for (const auto& in : n.inputs) args.in.push_back(&values.at(in));
       values[n.name] = table.at(n.op)(args);
+      if (static_cast<int>(extra.size()) + 1 != output_count(n))
+        fail(ErrorKind::Malformed, fmt::format("op gave {} outputs, the node has {}", extra.size() + 1, output_count(n)));
+      for (size_t k = 0; k < extra.size(); ++k) values[make_ref(n.name, static_cast<int>(k + 1))] = std::move(extra[k]);
     } catch (Error& e) {
       e.add_context(where(n));
       throw;
@@ -87,9 +95,12 @@ std::map<std::string, Array> Engine::run(const std::map<std::string, Array>& inp
       fail(ErrorKind::Malformed, std::string("attribute: ") + e.what(), {}, where(n));
     }
     if (keep_all) continue;
+    auto drop = [&](const Node& x) {
+      for (int k = 0; k < output_count(x); ++k) values.erase(make_ref(x.name, k));
+    };
     for (size_t p : producers_[i])  // free what no later node reads
-      if (last_use_[p] == i) values.erase(m_.nodes[p].name);
-    if (last_use_[i] == 0) values.erase(n.name);
+      if (last_use_[p] == i) drop(m_.nodes[p]);
+    if (last_use_[i] == 0) drop(n);
   }
   if (keep_all) return values;
   std::map<std::string, Array> out;

@@ -15,6 +15,7 @@ struct OpArgs {
   const Node& node;
   std::vector<const Array*> in;  // producer outputs, in node.inputs order
   const Weights& weights;
+  std::vector<Array>* extra = nullptr;  // outputs 1, 2, ... of a multi-output op (RNN return_state)
 
   // The weight of a role, or nullptr when the node has none.
   const Array* weight(const std::string& role) const;

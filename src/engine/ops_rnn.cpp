@@ -8,6 +8,11 @@
 // go_backwards reads the sequence from the end; with return_sequences the outputs stay in the
 // order they were computed (reversed), as Keras returns them. Bidirectional re-reverses its
 // backward half in time before merging, as Keras' Bidirectional does.
+//   ConvLSTM (keras/layers/convolutional_recurrent.py ConvLSTM2DCell.call): the LSTM equations with
+//         x K and h R replaced by convolutions: x * K with the layer's strides, padding and
+//         dilation plus the bias; h * R with stride 1, 'same' padding, no dilation.
+// With return_state the final states are extra outputs (OpArgs::extra): h (and c), forward then
+// backward for Bidirectional, as Keras returns them.
 #include <fmt/format.h>
 
 #include "engine/ops.h"
@@ -106,8 +111,8 @@ void step(const Cell& c, size_t N, const float* xw, std::vector<float>& h, std::
   }
 }
 
-// Runs one direction over x (N, T, C). Returns (N, T, u) or (N, u).
-Array run_cell(const Cell& c, const Array& x, const Array* h0, const Array* c0) {
+// Runs one direction over x (N, T, C). Returns (N, T, u) or (N, u); the final states in *hT, *cT.
+Array run_cell(const Cell& c, const Array& x, const Array* h0, const Array* c0, Array* hT, Array* cT) {
   const size_t N = static_cast<size_t>(x.shape[0]), T = static_cast<size_t>(x.shape[1]), C = static_cast<size_t>(x.shape[2]);
   const size_t u = c.units, gu = c.gates * u;
   std::vector<float> h(N * u, 0.0f), cs(N * u, 0.0f);
@@ -126,12 +131,152 @@ Array run_cell(const Cell& c, const Array& x, const Array* h0, const Array* c0) 
       for (size_t b = 0; b < N; ++b) std::copy(h.begin() + static_cast<std::ptrdiff_t>(b * u), h.begin() + static_cast<std::ptrdiff_t>((b + 1) * u), y.data.begin() + static_cast<std::ptrdiff_t>((b * T + s) * u));
   }
   if (!c.sequences) y.data = h;
+  const Shape st = {x.shape[0], static_cast<int64_t>(u)};
+  if (hT) *hT = Array{st, h};
+  if (cT) *cT = Array{st, cs};
   return y;
+}
+
+// ---- ConvLSTM ----
+
+struct ConvCell {
+  std::string act, ract;
+  size_t filters = 0, rank = 0;
+  bool backwards = false, sequences = false, channels_first = false;
+  const nlohmann::json* attrs = nullptr;
+  Node in_conv, rec_conv;       // channels_last Conv nodes: input (4f filters, the layer's window) and recurrent
+  Weights in_w, rec_w;          // their weights
+};
+
+ConvCell conv_cell_of(const OpArgs& a, const std::string& prefix, const Shape& x) {
+  const auto& at = a.node.attrs;
+  ConvCell c;
+  c.rank = at.at("rank").get<size_t>();
+  c.filters = at.at("units").get<size_t>();
+  c.act = at.value("activation", "tanh");
+  c.ract = at.value("recurrent_activation", "sigmoid");
+  c.sequences = at.value("return_sequences", false);
+  c.backwards = at.value("go_backwards", false);
+  c.channels_first = at.value("data_format", "channels_last") == "channels_first";
+  c.attrs = &at;
+  if (x.size() != c.rank + 3)
+    bad_input(fmt::format("input of shape {} is not (batch, time, rank-{} feature maps)", shape_str(x), c.rank));
+  const int64_t ch = c.channels_first ? x[2] : x.back(), f4 = static_cast<int64_t>(4 * c.filters);
+  Shape ks = at.at("kernel_size").get<Shape>();
+  Shape kshape = ks, rshape = ks;
+  kshape.insert(kshape.end(), {ch, f4});
+  rshape.insert(rshape.end(), {static_cast<int64_t>(c.filters), f4});
+  const bool bias = at.value("use_bias", true);
+  c.in_conv.name = a.node.name + "/input_conv";
+  c.in_conv.op = "Conv";
+  c.in_conv.attrs = {{"rank", c.rank}, {"filters", f4}, {"kernel_size", ks}, {"strides", at.at("strides")},
+                     {"dilation", at.at("dilation")}, {"groups", 1}, {"use_bias", bias},
+                     {"padding", at.value("padding", "valid")}, {"data_format", "channels_last"}, {"activation", "linear"}};
+  c.rec_conv = c.in_conv;
+  c.rec_conv.name = a.node.name + "/recurrent_conv";
+  c.rec_conv.attrs["strides"] = Shape(c.rank, 1);
+  c.rec_conv.attrs["dilation"] = Shape(c.rank, 1);
+  c.rec_conv.attrs["padding"] = "same";
+  c.rec_conv.attrs["use_bias"] = false;
+  c.in_w["kernel"] = a.need_weight(prefix + "kernel", kshape);
+  if (bias) c.in_w["bias"] = a.need_weight(prefix + "bias", {f4});
+  c.rec_w["kernel"] = a.need_weight(prefix + "recurrent_kernel", rshape);
+  return c;
+}
+
+Array conv_apply(const Node& n, const Weights& w, const Array& x) {
+  OpArgs args{n, {&x}, w, nullptr};
+  return op_conv(args);
+}
+
+// x (N, T, ...) -> step t as (N, ...), channels_last.
+Array time_step(const ConvCell& c, const Array& x, size_t t) {
+  const size_t N = static_cast<size_t>(x.shape[0]), T = static_cast<size_t>(x.shape[1]);
+  const size_t per = x.data.size() / (N * T);
+  Shape s(x.shape.begin() + 2, x.shape.end());
+  s.insert(s.begin(), x.shape[0]);
+  Array xt{s, std::vector<float>(N * per)};
+  for (size_t b = 0; b < N; ++b)
+    std::copy_n(x.data.begin() + static_cast<std::ptrdiff_t>((b * T + t) * per), per, xt.data.begin() + static_cast<std::ptrdiff_t>(b * per));
+  return c.channels_first ? channels_first_to_last(xt) : xt;
+}
+
+// A state given as input (layer data_format) -> channels_last, checked against the expected shape.
+Array state_in(const ConvCell& c, const Array& s, const Shape& want_cl) {
+  Array v = c.channels_first ? channels_first_to_last(s) : s;
+  if (v.shape != want_cl) bad_input(fmt::format("initial state has shape {}, expected the output map shape", shape_str(s.shape)));
+  return v;
+}
+
+Array run_conv_cell(const ConvCell& c, const Array& x, const Array* h0, const Array* c0, Array* hT, Array* cT) {
+  const size_t N = static_cast<size_t>(x.shape[0]), T = static_cast<size_t>(x.shape[1]), F = c.filters;
+  if (T == 0 || N == 0) bad_input("a ConvLSTM needs at least one sample and one time step");
+  Array h, cs;
+  std::vector<Array> steps;
+  for (size_t s = 0; s < T; ++s) {
+    const size_t t = c.backwards ? T - 1 - s : s;
+    Array z = conv_apply(c.in_conv, c.in_w, time_step(c, x, t));  // (N, spatial..., 4F)
+    if (s == 0) {
+      Shape st = z.shape;
+      st.back() = static_cast<int64_t>(F);
+      h = Array{st, std::vector<float>(array_numel(st), 0.0f)};
+      cs = h;
+      if (h0) h = state_in(c, *h0, st);
+      if (c0) cs = state_in(c, *c0, st);
+    }
+    const Array hr = conv_apply(c.rec_conv, c.rec_w, h);
+    if (hr.shape != z.shape) bad_input("recurrent convolution output does not match the input convolution output");
+    const size_t pos = z.data.size() / (4 * F);
+    for (size_t k = 0; k < z.data.size(); ++k) z.data[k] += hr.data[k];
+    for (size_t p = 0; p < pos; ++p) {
+      float* zp = z.data.data() + p * 4 * F;
+      act_inplace(c.ract, *c.attrs, zp, 2 * F);      // i, f
+      act_inplace(c.act, *c.attrs, zp + 2 * F, F);   // c candidate
+      act_inplace(c.ract, *c.attrs, zp + 3 * F, F);  // o
+      float* cp = cs.data.data() + p * F;
+      for (size_t j = 0; j < F; ++j) cp[j] = zp[F + j] * cp[j] + zp[j] * zp[2 * F + j];
+      std::vector<float> ac(cp, cp + F);
+      act_inplace(c.act, *c.attrs, ac.data(), F);
+      for (size_t j = 0; j < F; ++j) h.data[p * F + j] = zp[3 * F + j] * ac[j];
+    }
+    if (c.sequences) steps.push_back(c.channels_first ? channels_last_to_first(h) : h);
+  }
+  if (hT) *hT = c.channels_first ? channels_last_to_first(h) : h;
+  if (cT) *cT = c.channels_first ? channels_last_to_first(cs) : cs;
+  if (!c.sequences) return c.channels_first ? channels_last_to_first(h) : h;
+  Shape ys = steps[0].shape;
+  ys.insert(ys.begin() + 1, static_cast<int64_t>(T));
+  Array y{ys, std::vector<float>(array_numel(ys))};
+  const size_t per = steps[0].data.size() / N;
+  for (size_t s = 0; s < T; ++s)
+    for (size_t b = 0; b < N; ++b)
+      std::copy_n(steps[s].data.begin() + static_cast<std::ptrdiff_t>(b * per), per, y.data.begin() + static_cast<std::ptrdiff_t>((b * T + s) * per));
+  return y;
+}
+
+// One direction of any cell: sequence in, output and final states out.
+struct Direction {
+  bool conv = false;
+  Cell cell;
+  ConvCell ccell;
+};
+
+Direction direction_of(const OpArgs& a, const std::string& prefix, const Array& x) {
+  Direction d;
+  d.conv = a.node.attrs.value("cell", "") == "convlstm";
+  if (d.conv) d.ccell = conv_cell_of(a, prefix, x.shape);
+  else d.cell = cell_of(a, prefix, static_cast<size_t>(x.shape[2]));
+  return d;
+}
+
+Array run_direction(const Direction& d, const Array& x, const Array* h0, const Array* c0, Array* hT, Array* cT) {
+  return d.conv ? run_conv_cell(d.ccell, x, h0, c0, hT, cT) : run_cell(d.cell, x, h0, c0, hT, cT);
 }
 
 const Array& sequence_input(const OpArgs& a) {
   if (a.in.empty()) bad_input("takes a sequence input");
   const Array& x = *a.in[0];
+  if (a.node.attrs.value("cell", "") == "convlstm") return x;  // checked by conv_cell_of
   if (x.shape.size() != 3) bad_input(fmt::format("input of shape {} is not (batch, time, features)", shape_str(x.shape)));
   return x;
 }
@@ -145,33 +290,63 @@ const Array* state_input(const OpArgs& a, size_t i, const Cell& c, const Array& 
   return &s;
 }
 
+// Initial states of one direction: inputs first, first + 1 (or none when the inputs stop before).
+const Array* state_at(const OpArgs& a, size_t i, const Direction& d, const Array& x) {
+  if (i >= a.in.size()) return nullptr;
+  return d.conv ? a.in[i] : state_input(a, i, d.cell, x);
+}
+
+size_t states_per_direction(const OpArgs& a) {
+  const std::string cell = a.node.attrs.value("cell", "");
+  return cell == "lstm" || cell == "convlstm" ? 2 : 1;
+}
+
+void push_states(const OpArgs& a, size_t S, Array& h, Array& c) {
+  if (!a.node.attrs.value("return_state", false)) return;
+  if (!a.extra) unsupported("return_state outputs in this context");
+  a.extra->push_back(std::move(h));
+  if (S == 2) a.extra->push_back(std::move(c));
+}
+
 }  // namespace
 
 Array op_rnn(const OpArgs& a) {
   const Array& x = sequence_input(a);
-  const Cell c = cell_of(a, "", static_cast<size_t>(x.shape[2]));
-  const size_t n_states = c.cell == "lstm" ? 2 : 1;
-  if (a.in.size() > 1 + n_states) bad_input(fmt::format("takes a sequence and at most {} initial states, got {} inputs", n_states, a.in.size()));
-  return run_cell(c, x, state_input(a, 1, c, x), c.cell == "lstm" ? state_input(a, 2, c, x) : nullptr);
+  const Direction d = direction_of(a, "", x);
+  const size_t S = states_per_direction(a);
+  if (a.in.size() != 1 && a.in.size() != 1 + S)
+    bad_input(fmt::format("takes a sequence and {} initial state(s), got {} inputs", S, a.in.size()));
+  Array h, c;
+  Array y = run_direction(d, x, state_at(a, 1, d, x), S == 2 ? state_at(a, 2, d, x) : nullptr, &h, &c);
+  push_states(a, S, h, c);
+  return y;
 }
 
 Array op_bidirectional(const OpArgs& a) {
   const Array& x = sequence_input(a);
-  if (a.in.size() != 1) unsupported("Bidirectional with initial-state inputs");
-  Cell f = cell_of(a, "forward_", static_cast<size_t>(x.shape[2]));
-  Cell b = cell_of(a, "backward_", static_cast<size_t>(x.shape[2]));
-  b.backwards = !f.backwards;
-  const Array yf = run_cell(f, x, nullptr, nullptr);
-  Array yb = run_cell(b, x, nullptr, nullptr);
-  const size_t u = f.units;
-  if (f.sequences) {  // the backward half back into forward time order
+  const size_t S = states_per_direction(a);
+  if (a.in.size() != 1 && a.in.size() != 1 + 2 * S)
+    bad_input(fmt::format("takes a sequence and {} initial states (forward then backward), got {} inputs", 2 * S, a.in.size()));
+  Direction f = direction_of(a, "forward_", x);
+  Direction b = direction_of(a, "backward_", x);
+  if (b.conv) b.ccell.backwards = !f.ccell.backwards;
+  else b.cell.backwards = !f.cell.backwards;
+  Array fh, fc, bh, bc;
+  const Array yf = run_direction(f, x, state_at(a, 1, f, x), S == 2 ? state_at(a, 2, f, x) : nullptr, &fh, &fc);
+  Array yb = run_direction(b, x, state_at(a, 1 + S, b, x), S == 2 ? state_at(a, 2 + S, b, x) : nullptr, &bh, &bc);
+  if (a.node.attrs.value("return_sequences", false)) {  // the backward half back into forward time order
     const size_t N = static_cast<size_t>(x.shape[0]), T = static_cast<size_t>(x.shape[1]);
+    const size_t u = N * T == 0 ? 0 : yb.data.size() / (N * T);  // values per time step
     Array r = yb;
     for (size_t n = 0; n < N; ++n)
       for (size_t t = 0; t < T; ++t)
         std::copy_n(yb.data.begin() + static_cast<std::ptrdiff_t>((n * T + T - 1 - t) * u), u, r.data.begin() + static_cast<std::ptrdiff_t>((n * T + t) * u));
     yb = std::move(r);
   }
+  push_states(a, S, fh, fc);
+  push_states(a, S, bh, bc);
+  const size_t u = yf.shape.empty() ? 0 : static_cast<size_t>(yf.shape.back());  // concat on the last axis, as Keras
+  if (yf.shape != yb.shape) bad_input("forward and backward outputs differ in shape");
   const std::string mode = a.node.attrs.value("merge_mode", "concat");
   if (mode == "concat") {
     Shape s = yf.shape;

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "weightbridge/error.h"
@@ -26,6 +27,29 @@ Node* Model::find(const std::string& name) {
   for (auto& n : nodes)
     if (n.name == name) return &n;
   return nullptr;
+}
+
+TensorRef parse_ref(const std::string& ref) {
+  const auto colon = ref.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == ref.size() || ref.size() - colon > 4) return {ref, 0};
+  int k = 0;
+  for (size_t i = colon + 1; i < ref.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(ref[i]))) return {ref, 0};
+    k = k * 10 + (ref[i] - '0');
+  }
+  if (k == 0) return {ref, 0};
+  return {ref.substr(0, colon), k};
+}
+
+std::string make_ref(const std::string& node, int index) {
+  return index == 0 ? node : node + ":" + std::to_string(index);
+}
+
+int output_count(const Node& n) {
+  if (!is_rnn_op(n.op) || !n.attrs.value("return_state", false)) return 1;
+  const std::string cell = n.attrs.value("cell", "");
+  const int states = cell == "lstm" || cell == "convlstm" ? 2 : 1;
+  return 1 + (n.op == "Bidirectional" ? 2 : 1) * states;
 }
 
 void fill_stored(Model& m) {
@@ -195,6 +219,9 @@ std::map<std::string, Shape> infer_shapes(const Model& m) {
     if (!known) continue;
     try {
       if (auto s = infer_one(n, ins)) shapes[n.name] = *s;
+      if (is_rnn_op(n.op) && !ins.empty())  // the states of return_state: "name:1", ...
+        if (auto st = rnn_state_shape(n, ins[0]))
+          for (int k = 1; k < output_count(n); ++k) shapes[make_ref(n.name, k)] = *st;
     } catch (const nlohmann::json::exception&) {
       // attributes incomplete: leave unknown
     }
@@ -326,19 +353,25 @@ void validate_node(const Node& n) {
 }
 
 void validate_model(const Model& m) {
-  std::set<std::string> seen;
+  std::map<std::string, int> seen;  // name -> output count
+  auto known = [&](const std::string& ref) {
+    const TensorRef r = parse_ref(ref);
+    auto it = seen.find(r.node);
+    return it != seen.end() && r.index < it->second;
+  };
   for (const auto& n : m.nodes) {
     if (n.name.empty()) fail(ErrorKind::Malformed, "a layer has an empty name");
     for (const auto& i : n.inputs)
-      if (!seen.count(i))
+      if (!known(i))
         fail(ErrorKind::Malformed,
-             i == n.name ? "layer takes its own output as input (cycle)"
-                         : fmt::format("input '{}' is not an earlier layer (dangling edge or cycle)", i),
+             parse_ref(i).node == n.name ? "layer takes its own output as input (cycle)"
+             : seen.count(parse_ref(i).node) ? fmt::format("input '{}' names an output the layer does not have", i)
+                                             : fmt::format("input '{}' is not an earlier layer (dangling edge or cycle)", i),
              {}, fmt::format("layer '{}'", n.name));
-    if (!seen.insert(n.name).second) fail(ErrorKind::Malformed, fmt::format("duplicate layer name '{}'", n.name));
+    if (!seen.emplace(n.name, output_count(n)).second) fail(ErrorKind::Malformed, fmt::format("duplicate layer name '{}'", n.name));
   }
   for (const auto& o : m.outputs)
-    if (!seen.count(o)) fail(ErrorKind::Malformed, fmt::format("model output '{}' is not a layer", o));
+    if (!known(o)) fail(ErrorKind::Malformed, fmt::format("model output '{}' is not a layer output", o));
   for (const auto& n : m.nodes) {
     validate_node(n);
     if (n.op == "Input" ? !n.inputs.empty() : n.inputs.empty())

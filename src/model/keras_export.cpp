@@ -138,7 +138,10 @@ KerasExport export_keras(const Model& m) {
     json inbound = json::array();
     if (!n.inputs.empty()) {
       json call = json::array();
-      for (const auto& i : n.inputs) call.push_back(json::array({i, 0, 0, json::object()}));
+      for (const auto& i : n.inputs) {
+        const TensorRef r = parse_ref(i);
+        call.push_back(json::array({r.node, 0, r.index, json::object()}));
+      }
       inbound.push_back(call);
     }
     layers.push_back({{"name", n.name}, {"class_name", cls}, {"config", cfg}, {"inbound_nodes", inbound}});
@@ -149,7 +152,10 @@ KerasExport export_keras(const Model& m) {
       wl.weights.emplace_back(is_rnn_op(n.op) ? keras_rnn_weight_name(n, w) : n.name + "/" + w.role + ":0", w.tensor);
     out.layers.push_back(std::move(wl));
   }
-  for (const auto& o : m.outputs) outputs.push_back(json::array({o, 0, 0}));
+  for (const auto& o : m.outputs) {
+    const TensorRef r = parse_ref(o);
+    outputs.push_back(json::array({r.node, 0, r.index}));
+  }
   out.model_config = {{"class_name", "Model"},
                       {"config", {{"name", "model_1"}, {"layers", layers}, {"input_layers", inputs}, {"output_layers", outputs}}}};
   return out;

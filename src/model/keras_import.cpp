@@ -69,6 +69,14 @@ std::string activation_of(const json& cfg) {
   bad_config("unreadable activation " + a.dump());
 }
 
+// A producer reference: the layer, or "layer:k" for its output tensor k (return_state states).
+std::string tensor_ref(const json& e, size_t tensor_at) {
+  int64_t k = 0;
+  if (e.is_array() && e.size() > tensor_at && e[tensor_at].is_number_integer()) k = e[tensor_at].get<int64_t>();
+  if (k < 0 || k > 64) bad_config("bad tensor index in " + e.dump());
+  return make_ref(e[0].get<std::string>(), static_cast<int>(k));
+}
+
 // Inbound producers of a functional layer entry (first call only).
 std::vector<std::string> inbound_of(const json& entry) {
   std::vector<std::string> out;
@@ -81,7 +89,7 @@ std::vector<std::string> inbound_of(const json& entry) {
   if (call.is_array()) {  // Keras 1/2: [[name, node, tensor(, kwargs)], ...]
     for (const auto& e : call) {
       if (!e.is_array() || e.empty() || !e[0].is_string()) bad_config("bad inbound entry " + e.dump());
-      out.push_back(e[0]);
+      out.push_back(tensor_ref(e, 2));
     }
     return out;
   }
@@ -93,7 +101,7 @@ std::vector<std::string> inbound_of(const json& entry) {
                             ? &j["config"]["keras_history"] : nullptr;
         if (!h || !h->is_array() || h->empty() || !(*h)[0].is_string())
           bad_config("__keras_tensor__ without a keras_history [layer name, ...]: " + j.dump());
-        out.push_back((*h)[0].get<std::string>());
+        out.push_back(tensor_ref(*h, 2));
       } else if (j.is_array()) {
         for (const auto& x : j) walk(x);
       } else if (j.is_object()) {
@@ -150,7 +158,10 @@ KGraph parse_graph(const json& root) {
     }
     const json& outs = cfg.at("output_layers");
     if (outs.is_array() && !outs.empty() && outs[0].is_string()) g.outputs.push_back(outs[0]);
-    else for (const auto& o : outs) g.outputs.push_back(o.at(0));
+    else for (const auto& o : outs) {
+      if (!o.is_array() || o.empty() || !o[0].is_string()) bad_config("bad output_layers entry " + o.dump());
+      g.outputs.push_back(tensor_ref(o, 2));
+    }
     return g;
   }
   fail(ErrorKind::Unsupported, "model class '" + cls + "' is not supported");
@@ -443,7 +454,7 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
 void import_rnn_layer(Ctx& c, const KLayer& k, Node& n) {
   std::vector<std::string> todo = n.inputs;
   while (!todo.empty()) {
-    const Node* up = c.model->find(todo.back());
+    const Node* up = c.model->find(parse_ref(todo.back()).node);
     todo.pop_back();
     if (!up) continue;
     if (up->op == "Embedding" && up->attrs.value("mask_zero", false))
@@ -682,7 +693,7 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
     n.name = k.name;
     n.inputs = k.inbound;
     for (const auto& i : n.inputs)
-      if (!seen.count(i)) bad_config("layer '" + k.name + "' takes input from unknown layer '" + i + "'");
+      if (!seen.count(parse_ref(i).node)) bad_config("layer '" + k.name + "' takes input from unknown layer '" + i + "'");
     try {
       import_layer(c, k, n);
     } catch (const json::exception& e) {

@@ -250,6 +250,9 @@ bool emit_family(Ctx& c, const Node& n) {
 // Keras (N, T, C) -> transpose (1, 0, 2) -> [reverse axis 0 for go_backwards] -> RNN with zero
 // states (_zeros of shape (D, 0, H): the batch is inferred from the data) -> (T, N, D H), held as
 // the logical (N, T, D H) under perm (1, 0, 2); return_sequences=False takes SequenceLast.
+// Initial states (Keras initial_state, (N, H)) enter as expand_dims(axis=0) -> (1, N, H); with
+// return_state the op has state_outputs=True and each state output k (1, N, H) is read by a
+// Reshape(shape=(-3, -2)) -> (N, H), the value of the canonical reference "<layer>:k".
 void emit_rnn(Ctx& c, const Node& n, Phys& out) {
   check_mxnet_rnn_expressible(n);
   const int64_t H = n.attrs.at("units").get<int64_t>();
@@ -259,12 +262,29 @@ void emit_rnn(Ctx& c, const Node& n, Phys& out) {
   const int params = add_var(c, n.name + "_parameters", pack_mxnet_rnn(n), false,
                              {n.name, bidi ? "forward_kernel" : "kernel", "flat fused-RNN vector (formats-mxnet.md 8.10)"});
   const std::map<std::string, std::string> zeros = {{"shape", tuple({bidi ? 2 : 1, 0, H})}, {"dtype", "float32"}};
-  std::vector<int> ins = {data, params, add_op(c, "_zeros", n.name + "_begin_state_0", zeros, {})};
-  if (lstm) ins.push_back(add_op(c, "_zeros", n.name + "_begin_state_1", zeros, {}));
+  std::vector<int> ins = {data, params};
+  const size_t n_states = lstm ? 2 : 1;
+  if (n.inputs.size() > 1 && n.inputs.size() != 1 + n_states)
+    fail(ErrorKind::Malformed, fmt::format("takes {} initial state(s), got {}", n_states, n.inputs.size() - 1), {}, "layer '" + n.name + "'");
+  for (size_t k = 0; k < n_states; ++k) {
+    const std::string tag = n.name + "_begin_state_" + std::to_string(k);
+    ins.push_back(n.inputs.size() > 1
+                      ? add_op(c, "expand_dims", tag, {{"axis", "0"}}, {logical(c, n.inputs[1 + k], n.name)})
+                      : add_op(c, "_zeros", tag, zeros, {}));
+  }
+  const bool states_out = n.attrs.value("return_state", false);
   const int rnn = add_op(c, "RNN", n.name,
                          {{"mode", mxnet_rnn_mode(n)}, {"state_size", std::to_string(H)}, {"num_layers", "1"},
-                          {"bidirectional", bidi ? "True" : "False"}, {"p", "0"}, {"state_outputs", "False"}},
+                          {"bidirectional", bidi ? "True" : "False"}, {"p", "0"}, {"state_outputs", states_out ? "True" : "False"}},
                          ins);
+  for (size_t k = 1; states_out && k <= n_states; ++k) {
+    SymNode r;
+    r.op = "Reshape";
+    r.name = n.name + (k == 1 ? "_state_h" : "_state_c");
+    r.attrs = {{"shape", "(-3, -2)"}};
+    r.inputs.push_back(SymEntry{rnn, static_cast<int>(k), 0});
+    c.values[make_ref(n.name, static_cast<int>(k))] = Phys{add_node(c, std::move(r)), {}};
+  }
   if (n.attrs.value("return_sequences", false)) {
     out = Phys{rnn, {1, 0, 2}};
   } else {

@@ -547,6 +547,17 @@ void op_leaky(Ctx& c, const SymNode& n, Value& out) {
 void op_reshape(Ctx& c, const SymNode& n, Value& out) {
   const Value& in = input_value(c, n, 0);
   Shape s = tuple_attr(n, "shape", {});
+  if (!n.inputs.empty() && n.inputs[0].index > 0) {  // a fused RNN's state output k (1, N, H) -> (N, H)
+    const SymNode& rnn = c.sym.nodes[static_cast<size_t>(n.inputs[0].node)];
+    const int k = n.inputs[0].index;
+    const int max_k = attr(rnn, "mode", "") == "lstm" ? 2 : 1;
+    if (rnn.op != "RNN" || in.kind != Value::Layer || !parse_bool(attr(rnn, "state_outputs", "False")) || k > max_k ||
+        parse_bool(attr(rnn, "bidirectional", "False")) || s != Shape{-3, -2} || parse_bool(attr(n, "reverse", "False")))
+      node_error(ErrorKind::Unsupported, n, fmt::format("reads output {} of '{}': only Reshape(shape=(-3, -2)) of a "
+                                                        "unidirectional fused RNN's state outputs is supported", k, rnn.name));
+    out = layer_value(make_ref(parse_ref(in.layer).node, k));
+    return;
+  }
   if (in.kind == Value::Param) {  // reshaping a stored parameter (keras-mxnet bias)
     out = in;
     out.param_shape = s;
@@ -597,6 +608,46 @@ void op_pad(Ctx& c, const SymNode& n, Value& out) {
 // (1, 0, 2); a SequenceLast consuming it alone turns the node into return_sequences=False.
 bool is_zeros_op(const std::string& op) { return op == "_zeros" || op == "zeros" || op == "_zeros_without_dtype"; }
 bool is_reverse_op(const SymNode& n) { return (n.op == "reverse" || n.op == "flip") && attr(n, "axis", "") == "0"; }
+// Gluon 1.3-1.9 fused layers join their per-layer Parameters (each Reshape(shape=(-1,))) with
+// _rnn_param_concat (dim 0) into the RNN op's `parameters` input (formats-mxnet.md 8.11).
+bool is_param_concat(const SymNode& n) {
+  return n.op == "_rnn_param_concat" || ((n.op == "Concat" || n.op == "concat") && attr(n, "dim", "1") == "0");
+}
+
+// The variables behind an RNN op's parameters input when it is such a concat (through Reshapes),
+// in concat order; empty when the input is not a concat.
+std::vector<int> rnn_param_pieces(const mxnet::Symbol& sym, const SymNode& rnn) {
+  std::vector<int> out;
+  if (rnn.inputs.size() < 2) return out;
+  const SymNode& p = sym.nodes[static_cast<size_t>(rnn.inputs[1].node)];
+  if (!is_param_concat(p)) return out;
+  for (const auto& e : p.inputs) {
+    int v = e.node;
+    while (sym.nodes[static_cast<size_t>(v)].op == "Reshape" || sym.nodes[static_cast<size_t>(v)].op == "reshape") {
+      if (sym.nodes[static_cast<size_t>(v)].inputs.empty()) break;
+      v = sym.nodes[static_cast<size_t>(v)].inputs[0].node;
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+bool is_expand0(const SymNode& n) { return n.op == "expand_dims" && parse_int(attr(n, "axis", "-1")) == 0; }
+
+// expand_dims(axis=0) read only as RNN begin states (Keras initial_state (N, H) -> (1, N, H)).
+bool feeds_only_rnn_states(const mxnet::Symbol& sym, size_t idx) {
+  if (!is_expand0(sym.nodes[idx])) return false;
+  bool any = false;
+  for (const auto& m : sym.nodes)
+    for (size_t i = 0; i < m.inputs.size(); ++i)
+      if (static_cast<size_t>(m.inputs[i].node) == idx) {
+        if (m.op != "RNN" || i < 2) return false;
+        any = true;
+      }
+  for (const auto& h : sym.heads)
+    if (static_cast<size_t>(h.node) == idx) return false;
+  return any;
+}
 
 void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   const std::string mode = attr(n, "mode", "");
@@ -609,10 +660,20 @@ void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   const int D = parse_bool(attr(n, "bidirectional", "False")) ? 2 : 1;
   const int64_t H = parse_int(attr(n, "state_size", "0"));
   const size_t n_states = mode == "lstm" ? 2 : 1;
-  if (n.inputs.size() != 2 + n_states) node_error(ErrorKind::Unsupported, n, "expected data, parameters and zero state inputs");
-  for (size_t i = 2; i < n.inputs.size(); ++i)
-    if (!is_zeros_op(c.sym.nodes[static_cast<size_t>(n.inputs[i].node)].op))
-      node_error(ErrorKind::Unsupported, n, "initial states that are not zeros (state inputs) are not supported");
+  if (n.inputs.size() != 2 + n_states) node_error(ErrorKind::Unsupported, n, "expected data, parameters and state inputs");
+  // Begin states: all zeros, or all expand_dims(axis=0) of batch-major (N, H) values (Keras initial_state).
+  std::vector<std::string> states;
+  size_t zeros = 0;
+  for (size_t i = 2; i < n.inputs.size(); ++i) {
+    const SymNode& st = c.sym.nodes[static_cast<size_t>(n.inputs[i].node)];
+    if (is_zeros_op(st.op)) ++zeros;
+    else if (is_expand0(st) && st.inputs.size() == 1) states.push_back(layer_input(c, st, 0));
+    else node_error(ErrorKind::Unsupported, n, "begin state from '" + st.name + "' (" + st.op + "): only zeros or expand_dims(axis=0) "
+                                              "of a (batch, state_size) tensor are supported");
+  }
+  if (zeros && !states.empty()) node_error(ErrorKind::Unsupported, n, "some begin states are zeros and others are given (Keras takes all or none)");
+  if (!states.empty() && parse_bool(attr(n, "bidirectional", "False")))
+    node_error(ErrorKind::Unsupported, n, "given begin states of a bidirectional RNN are not supported yet");
   const SymNode* data = &c.sym.nodes[static_cast<size_t>(n.inputs[0].node)];
   size_t data_idx = static_cast<size_t>(n.inputs[0].node);
   const bool backwards = is_reverse_op(*data);
@@ -623,21 +684,40 @@ void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   const Value& v = c.values[data_idx];
   if (v.kind != Value::Layer || v.perm != std::vector<int>{1, 0, 2})
     node_error(ErrorKind::Unsupported, n, "the RNN input must be a transpose (1, 0, 2) of a batch-major (N, T, C) tensor");
-  const Tensor flat = take_param(c, n, 1, "parameters");
+  Tensor flat;
+  std::string flat_source;
+  const SymNode& pnode = c.sym.nodes[static_cast<size_t>(n.inputs[1].node)];
+  if (is_param_concat(pnode)) {  // Gluon per-layer Parameters, already in the flat order
+    std::vector<Tensor> parts;
+    for (size_t j = 0; j < pnode.inputs.size(); ++j) {
+      parts.push_back(take_param(c, pnode, j, "parameters"));
+      flat_source += (flat_source.empty() ? "" : "+") + input_value(c, pnode, j).param;
+    }
+    if (parts.empty()) node_error(ErrorKind::Malformed, n, "empty parameters concat");
+    const DType dt = parts[0].dtype;
+    for (const auto& t : parts)
+      if (t.dtype != dt) node_error(ErrorKind::Mapping, n, "the RNN's parameters differ in dtype");
+    flat = concat_flat(n.name + "_parameters", parts);
+  } else {
+    flat = take_param(c, n, 1, "parameters");
+    flat_source = input_value(c, n, 1).param;
+  }
   const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1;
   const int64_t I = flat.shape.empty() || H <= 0 ? 0 : flat.shape[0] / (G * H * D) - H - 2;
   Node node;
   node.name = layer_name(c, n);
   node.op = D == 2 ? "Bidirectional" : "RNN";
   node.inputs = {v.layer};
+  node.inputs.insert(node.inputs.end(), states.begin(), states.end());
   const std::string cell = mode == "lstm" ? "lstm" : mode == "gru" ? "gru" : "simple";
   node.attrs = {{"cell", cell}, {"units", H}, {"activation", mode == "rnn_relu" ? "relu" : "tanh"}, {"use_bias", true},
                 {"return_sequences", true}, {"go_backwards", backwards}};
   if (cell != "simple") node.attrs["recurrent_activation"] = "sigmoid";
   if (cell == "gru") node.attrs["reset_after"] = true;  // MXNet's GRU applies the reset after the matmul
   if (D == 2) node.attrs["merge_mode"] = "concat";
+  if (parse_bool(attr(n, "state_outputs", "False"))) node.attrs["return_state"] = true;
   unpack_mxnet_rnn(flat, mode, H, I, D, node, c.m.prov.notes);
-  for (auto& w : node.weights) w.source = input_value(c, n, 1).param;
+  for (auto& w : node.weights) w.source = flat_source;
   out = layer_value(add(c, std::move(node)).name, {1, 0, 2});
 }
 
@@ -650,8 +730,8 @@ void op_sequence_last(Ctx& c, const SymNode& n, Value& out) {
   Node* rnn = v.kind == Value::Layer ? c.m.find(v.layer) : nullptr;
   size_t readers = 0;
   for (const auto& m : c.sym.nodes)
-    for (const auto& e : m.inputs) readers += e.node == src;
-  for (const auto& h : c.sym.heads) readers += h.node == src;
+    for (const auto& e : m.inputs) readers += e.node == src && e.index == 0;
+  for (const auto& h : c.sym.heads) readers += h.node == src && h.index == 0;
   if (!rnn || rnn->op != "RNN" || v.perm != std::vector<int>{1, 0, 2} || readers != 1)
     node_error(ErrorKind::Unsupported, n, "SequenceLast is supported only directly on a unidirectional fused RNN's output");
   rnn->attrs["return_sequences"] = false;
@@ -664,13 +744,156 @@ std::vector<int> weight_variables(const mxnet::Symbol& sym) {
                                                   "Embedding", "dot", "LayerNorm", "InstanceNorm", "GroupNorm"};
   std::vector<int> out;
   std::set<int> seen;
-  for (const auto& n : sym.nodes)
+  for (const auto& n : sym.nodes) {
+    if (n.op == "RNN")
+      for (int v : rnn_param_pieces(sym, n))
+        if (sym.nodes[static_cast<size_t>(v)].op == "null" && seen.insert(v).second) out.push_back(v);
     if (kWeighted.count(n.op) || (n.op == "LeakyReLU" && attr(n, "act_type", "") == "prelu"))
       for (size_t i = 1; i < n.inputs.size(); ++i) {
         const int v = n.inputs[i].node;
         if (sym.nodes[static_cast<size_t>(v)].op == "null" && seen.insert(v).second) out.push_back(v);
       }
+  }
   return out;
+}
+
+// A parameters concat read only by RNN ops (op_rnn_fused reads its pieces).
+bool feeds_only_rnn_params(const mxnet::Symbol& sym, size_t idx) {
+  if (!is_param_concat(sym.nodes[idx])) return false;
+  bool any = false;
+  for (const auto& m : sym.nodes)
+    for (size_t i = 0; i < m.inputs.size(); ++i)
+      if (static_cast<size_t>(m.inputs[i].node) == idx) {
+        if (m.op != "RNN" || i != 1) return false;
+        any = true;
+      }
+  return any;
+}
+
+// Gluon recurrent parameter keys (formats-mxnet.md 8.11) -> (group, local name "l0_i2h_weight"):
+//   <path>._unfused.<l>.<i2h|h2h>_<weight|bias>          1.3-1.9 save_parameters, unidirectional
+//   <path>._unfused.<l>.<l|r>_cell.<i2h|h2h>_<...>       the same, bidirectional
+//   <prefix><l|r><l>_<i2h|h2h>_<weight|bias>              fused layer Parameter names (lstm0_l0_i2h_weight)
+//   <prefix><i2h|h2h>_<weight|bias>                       LSTMCell / GRUCell / RNNCell (one layer, forward)
+// The group is the part before the local name; keys of one layer share it.
+bool gluon_rnn_key(const std::string& key, std::string& group, std::string& local) {
+  static const std::regex kUnfused(R"(^(.*)_unfused\.(\d+)\.(?:(l|r)_cell\.)?(i2h|h2h)_(weight|bias)$)");
+  static const std::regex kLayer(R"(^(.*?)(l|r)(\d+)_(i2h|h2h)_(weight|bias)$)");
+  static const std::regex kCell(R"(^(.*?)(i2h|h2h)_(weight|bias)$)");
+  std::smatch m;
+  if (std::regex_match(key, m, kUnfused)) {
+    group = m[1];
+    local = (m[3].matched ? m[3].str() : std::string("l")) + m[2].str() + "_" + m[4].str() + "_" + m[5].str();
+    return true;
+  }
+  if (std::regex_match(key, m, kLayer)) {
+    group = m[1];
+    local = m[2].str() + m[3].str() + "_" + m[4].str() + "_" + m[5].str();
+    return true;
+  }
+  if (std::regex_match(key, m, kCell)) {
+    group = m[1];
+    local = "l0_" + m[2].str() + "_" + m[3].str();
+    return true;
+  }
+  return false;
+}
+
+// Gluon-named recurrent parameters whose keys are not the symbol's variable names: the keys of
+// one layer (one group) go to one RNN op, matched by a group equal to the op's variable prefix,
+// else by order (groups in file order, RNN ops in graph order) when their local names agree.
+// The pieces become the op's concat variables, or are packed into its single flat variable in
+// the 8.10 order (all W_i2h, W_h2h per direction, then b_i2h, b_h2h per direction).
+void resolve_rnn_param_names(Ctx& c, const std::vector<std::string>& file_order) {
+  std::set<std::string> var_names;
+  for (const auto& n : c.sym.nodes)
+    if (n.op == "null") var_names.insert(n.name);
+  std::vector<std::string> group_order;
+  std::map<std::string, std::map<std::string, std::string>> groups;  // group -> local -> key
+  for (const auto& k : file_order) {
+    std::string g, l;
+    if (var_names.count(k) || !gluon_rnn_key(k, g, l)) continue;
+    if (!groups.count(g)) group_order.push_back(g);
+    if (!groups[g].emplace(l, k).second) fail(ErrorKind::Mapping, "parameters '" + groups[g][l] + "' and '" + k + "' are the same piece of one recurrent layer");
+  }
+  if (groups.empty()) return;
+  std::set<std::string> used_groups;
+  for (const auto& n : c.sym.nodes) {
+    if (n.op != "RNN" || n.inputs.size() < 2) continue;
+    const int D = parse_bool(attr(n, "bidirectional", "False")) ? 2 : 1;
+    std::vector<std::string> dirs = D == 2 ? std::vector<std::string>{"l", "r"} : std::vector<std::string>{"l"};
+    std::map<std::string, std::string> slots;  // local -> variable name (concat form), or empty (flat form)
+    std::string flat_var, prefix;
+    const std::vector<int> pieces = rnn_param_pieces(c.sym, n);
+    static const std::regex kLocal(R"(^(.*?)((l|r)\d+_(i2h|h2h)_(weight|bias))$)");
+    if (!pieces.empty()) {
+      for (int v : pieces) {
+        const std::string& var = c.sym.nodes[static_cast<size_t>(v)].name;
+        std::smatch m;
+        if (c.params.count(var) || !std::regex_match(var, m, kLocal)) continue;
+        slots[m[2]] = var;
+        prefix = m[1];
+      }
+    } else {
+      const SymNode& v = c.sym.nodes[static_cast<size_t>(n.inputs[1].node)];
+      if (v.op != "null" || c.params.count(v.name)) continue;
+      flat_var = v.name;
+      prefix = v.name.size() > 10 && v.name.compare(v.name.size() - 10, 10, "parameters") == 0 ? v.name.substr(0, v.name.size() - 10) : "";
+      for (const char* t : {"weight", "bias"})
+        for (const auto& d : dirs)
+          for (const char* g : {"i2h", "h2h"}) slots[d + "0_" + g + "_" + t] = "";
+    }
+    if (slots.empty()) continue;
+    auto fits = [&](const std::string& g) {
+      if (used_groups.count(g)) return false;
+      const auto& have = groups.at(g);
+      if (have.size() != slots.size()) return false;
+      for (const auto& [l, v] : slots)
+        if (!have.count(l)) return false;
+      return true;
+    };
+    std::optional<std::string> found;  // a group may be named "" (keys without a prefix)
+    if (groups.count(prefix) && fits(prefix)) found = prefix;
+    for (size_t i = 0; !found && i < group_order.size(); ++i)
+      if (fits(group_order[i])) found = group_order[i];
+    if (!found) continue;  // reported as missing / unused later
+    const std::string chosen = *found;
+    used_groups.insert(chosen);
+    const auto& have = groups.at(chosen);
+    if (flat_var.empty()) {
+      for (const auto& [l, var] : slots) {
+        auto node = c.params.extract(have.at(l));
+        node.key() = var;
+        c.params.insert(std::move(node));
+        c.m.prov.notes.push_back("parameter '" + have.at(l) + "' matched to variable '" + var + "'");
+      }
+      continue;
+    }
+    // One flat variable: pack. Shapes: W_i2h (G H, I), W_h2h (G H, H), biases (G H,).
+    const std::string mode = attr(n, "mode", "");
+    const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1, H = parse_int(attr(n, "state_size", "0"));
+    std::vector<Tensor> parts;
+    std::string keys;
+    for (const char* t : {"weight", "bias"})
+      for (const auto& d : dirs)
+        for (const char* g : {"i2h", "h2h"}) {
+          const std::string key = have.at(d + "0_" + g + "_" + t);
+          const Tensor& p = c.params.at(key);
+          const bool w = std::string(t) == "weight";
+          const bool ok = w ? p.shape.size() == 2 && p.shape[0] == G * H && (std::string(g) == "i2h" || p.shape[1] == H)
+                            : p.shape == Shape{G * H};
+          if (!ok)
+            fail(ErrorKind::Mapping, fmt::format("parameter '{}' {} does not fit mode={} state_size={}", key, shape_str(p.shape), mode, H),
+                 {}, "node '" + n.name + "'");
+          parts.push_back(p);
+          keys += (keys.empty() ? "" : ", ") + key;
+        }
+    for (const auto& p : parts)
+      if (p.dtype != parts[0].dtype) fail(ErrorKind::Mapping, "recurrent parameters differ in dtype", {}, "node '" + n.name + "'");
+    c.params.emplace(flat_var, concat_flat(flat_var, parts));
+    for (const auto& [l, key] : have) c.params.erase(key);
+    c.m.prov.notes.push_back("parameters " + keys + " packed into variable '" + flat_var + "' (fused RNN layout)");
+  }
 }
 
 // Parameter files whose keys are not the symbol's variable names (Gluon save_params with the
@@ -793,6 +1016,10 @@ void walk(Ctx& c) {
     const SymNode& n = nodes[idx];
     Value& out = c.values[idx];
     try {
+      for (const auto& e : n.inputs)  // other outputs than 0: only the fused RNN's states (op_reshape)
+        if (e.index != 0 && !((n.op == "Reshape" || n.op == "reshape") && nodes[static_cast<size_t>(e.node)].op == "RNN"))
+          node_error(ErrorKind::Unsupported, n, fmt::format("reads output {} of node '{}'; only output 0 is supported here",
+                                                            e.index, nodes[static_cast<size_t>(e.node)].name));
       if (n.op == "null") {
         if (c.params.count(n.name) || weight_slot_set.count(static_cast<int>(idx))) out = Value{Value::Param, {}, {}, n.name, {}};
         else if (labels.count(static_cast<int>(idx))) out.kind = Value::Label;
@@ -811,7 +1038,7 @@ void walk(Ctx& c) {
       } else if (convfam_mxnet_op(n)) family_op(c, n, out);
       else if (n.op == "RNN") op_rnn_fused(c, n, out);
       else if (n.op == "SequenceLast") op_sequence_last(c, n, out);
-      else if (is_zeros_op(n.op) || is_reverse_op(n)) out = Value{};  // read by op_rnn_fused only
+      else if (is_zeros_op(n.op) || is_reverse_op(n) || feeds_only_rnn_states(c.sym, idx) || feeds_only_rnn_params(c.sym, idx)) out = Value{};  // read by op_rnn_fused only
       else if (n.op == "Convolution") op_convolution(c, n, out);
       else if (n.op == "FullyConnected") op_fully_connected(c, n, out);
       else if (n.op == "BatchNorm") op_batchnorm(c, n, out);
@@ -930,6 +1157,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     c.params.emplace(name, mxnet::record_tensor(params, i, opt.densify));
     file_order.push_back(name);
   }
+  resolve_rnn_param_names(c, file_order);
   resolve_param_names(c, file_order);
   c.m.prov.framework = keras_mxnet ? "keras-mxnet" : prefixed ? "mxnet" : "gluon";
   try {
@@ -940,6 +1168,9 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
   }
   infer_unknown_input_shapes(c.m);
   for (const auto& h : sym.heads) {
+    if (h.index != 0)
+      fail(ErrorKind::Unsupported, fmt::format("graph output {} of node '{}': only output 0 of a node can be an output", h.index,
+                                               sym.nodes[static_cast<size_t>(h.node)].name), symbol_path);
     const Value& val = c.values[static_cast<size_t>(h.node)];
     if (val.kind != Value::Layer) fail(ErrorKind::Unsupported, "graph output is not a layer output", symbol_path);
     std::string out = val.layer;

@@ -19,7 +19,7 @@ namespace {
   fail(k, what, {}, "layer '" + layer + "'");
 }
 
-int gate_count(const std::string& cell) { return cell == "lstm" ? 4 : cell == "gru" ? 3 : 1; }
+int gate_count(const std::string& cell) { return cell == "lstm" || cell == "convlstm" ? 4 : cell == "gru" ? 3 : 1; }
 
 // A tensor whose element k is element `pick(k).second` of source `pick(k).first`; all sources
 // share the dtype. Loads the sources when its own bytes are asked for.
@@ -98,7 +98,37 @@ std::string cell_of(const std::string& cls) {
   if (cls == "SimpleRNN") return "simple";
   if (cls == "LSTM" || cls == "CuDNNLSTM") return "lstm";
   if (cls == "GRU" || cls == "CuDNNGRU") return "gru";
+  if (cls == "ConvLSTM1D" || cls == "ConvLSTM2D" || cls == "ConvLSTM3D") return "convlstm";
   return "";
+}
+
+std::vector<int64_t> conv_ints(const json& cfg, const char* key, size_t rank, int64_t dflt, const std::string& name) {
+  const json v = cfg.contains(key) && !cfg[key].is_null() ? cfg[key] : json(dflt);
+  if (v.is_number_integer()) return std::vector<int64_t>(rank, v.get<int64_t>());
+  if (!v.is_array() || v.size() != rank)
+    layer_fail(ErrorKind::Malformed, name, fmt::format("{} {} is not {} integers", key, v.dump(), rank));
+  return v.get<std::vector<int64_t>>();
+}
+
+// ConvLSTM1D/2D/3D attributes (convolution part).
+void conv_cell_attrs(const std::string& cls, const json& cfg, const std::string& name, json& a) {
+  const size_t rank = static_cast<size_t>(cls[8] - '0');
+  a["rank"] = rank;
+  a["units"] = cfg.at("filters");
+  a["kernel_size"] = conv_ints(cfg, "kernel_size", rank, 1, name);
+  a["strides"] = conv_ints(cfg, "strides", rank, 1, name);
+  a["dilation"] = conv_ints(cfg, "dilation_rate", rank, 1, name);
+  const std::string padding = cfg.value("padding", "valid");
+  if (padding != "valid" && padding != "same") layer_fail(ErrorKind::Unsupported, name, "ConvLSTM padding '" + padding + "'");
+  a["padding"] = padding;
+  std::string df = cfg.contains("data_format") && cfg["data_format"].is_string() ? cfg["data_format"].get<std::string>() : "channels_last";
+  if (df != "channels_first" && df != "channels_last") layer_fail(ErrorKind::Malformed, name, "data_format '" + df + "'");
+  a["data_format"] = df;
+  for (const char* k : {"kernel_size", "strides", "dilation"})
+    for (const auto& v : a[k])
+      if (v.get<int64_t>() < 1 || v.get<int64_t>() > (int64_t{1} << 20))
+        layer_fail(ErrorKind::Malformed, name, fmt::format("{} {} is out of range", k, a[k].dump()));
+  if (a["units"].get<int64_t>() < 1) layer_fail(ErrorKind::Malformed, name, "filters must be >= 1");
 }
 
 json cell_attrs(const KerasRnnSource& s, const std::string& cls, const json& cfg, const std::string& name) {
@@ -107,15 +137,15 @@ json cell_attrs(const KerasRnnSource& s, const std::string& cls, const json& cfg
   const bool cudnn = cls.rfind("CuDNN", 0) == 0;
   if (cfg.value("stateful", false))
     layer_fail(ErrorKind::Unsupported, name, "stateful=True recurrent layers carry state between calls; not supported");
-  if (cfg.value("return_state", false))
-    layer_fail(ErrorKind::Unsupported, name, "return_state=True (several outputs) is not supported");
   if (cfg.value("time_major", false)) layer_fail(ErrorKind::Unsupported, name, "time_major=True is not supported");
   json a = {{"cell", cell},
-            {"units", cfg.contains("units") ? cfg["units"] : cfg.at("output_dim")},
+            {"units", cell == "convlstm" ? cfg.at("filters") : cfg.contains("units") ? cfg["units"] : cfg.at("output_dim")},
             {"activation", cudnn ? std::string("tanh") : act_name(cfg, "activation", "activation", "tanh")},
             {"use_bias", cudnn ? true : cfg.contains("use_bias") ? cfg["use_bias"].get<bool>() : cfg.value("bias", true)},
             {"return_sequences", cfg.value("return_sequences", false)},
             {"go_backwards", cfg.value("go_backwards", false)}};
+  if (cfg.value("return_state", false)) a["return_state"] = true;
+  if (cell == "convlstm") conv_cell_attrs(cls, cfg, name, a);
   if (cell != "simple")
     a["recurrent_activation"] = cudnn ? std::string("sigmoid")
                                       : act_name(cfg, "recurrent_activation", "inner_activation", default_recurrent_activation(s));
@@ -182,6 +212,25 @@ void bind_cell(const KerasRnnSource& s, const std::string& cls, const json& attr
   }
   out.kernel = ws[0];
   out.recurrent = ws[1];
+  if (cell == "convlstm") {  // kernel (k..., C, 4f), recurrent_kernel (k..., f, 4f), bias (4f)
+    const auto k = attrs.at("kernel_size").get<std::vector<int64_t>>();
+    const Shape& ks = out.kernel.tensor.shape;
+    bool ok = ks.size() == k.size() + 2 && ks.back() == G * u;
+    for (size_t i = 0; ok && i < k.size(); ++i) ok = ks[i] == k[i];
+    if (!ok) layer_fail(ErrorKind::Mapping, name, fmt::format("kernel {} does not fit kernel_size {} and {} gates of {} filters",
+                                                              shape_str(ks), shape_str(k), G, u));
+    Shape rs(k.begin(), k.end());
+    rs.push_back(u);
+    rs.push_back(G * u);
+    if (out.recurrent.tensor.shape != rs)
+      layer_fail(ErrorKind::Mapping, name, fmt::format("recurrent_kernel {} is not {}", shape_str(out.recurrent.tensor.shape), shape_str(rs)));
+    out.has_bias = use_bias;
+    if (!use_bias) return;
+    out.bias = ws[2];
+    if (out.bias.tensor.shape != Shape{G * u})
+      layer_fail(ErrorKind::Mapping, name, fmt::format("bias {} is not ({},)", shape_str(out.bias.tensor.shape), G * u));
+    return;
+  }
   const Shape& ks = out.kernel.tensor.shape;
   if (ks.size() != 2 || ks[1] != G * u)
     layer_fail(ErrorKind::Mapping, name, fmt::format("kernel {} does not fit {} gates of {} units", shape_str(ks), G, u));
@@ -241,7 +290,7 @@ std::vector<Weight> forward_first(std::vector<Weight> ws) {
 
 bool is_keras_rnn_class(const std::string& cls) {
   return cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU" || cls == "CuDNNLSTM" || cls == "CuDNNGRU" ||
-         cls == "Bidirectional";
+         cls == "Bidirectional" || cls == "ConvLSTM1D" || cls == "ConvLSTM2D" || cls == "ConvLSTM3D";
 }
 
 void import_keras_rnn(const KerasRnnSource& s, Node& n, std::vector<std::string>& notes) {
@@ -283,17 +332,24 @@ std::pair<std::string, json> keras_rnn_layer_config(const Node& n, const std::st
   if (a.value("hard_sigmoid_slope", 0.2) != 0.2)
     layer_fail(ErrorKind::Unsupported, n.name, "hard_sigmoid with slope 1/6 (Keras 3's definition) has no Keras 2 equivalent");
   static const std::map<std::string, std::string> kClass = {{"simple", "SimpleRNN"}, {"lstm", "LSTM"}, {"gru", "GRU"}};
-  const std::string cls = kClass.at(cell);
+  const std::string cls = cell == "convlstm" ? fmt::format("ConvLSTM{}D", a.at("rank").get<int>()) : kClass.at(cell);
   const std::string inner_name = n.op == "Bidirectional" ? a.value("inner_name", cell == "simple" ? "simple_rnn" : cell) : n.name;
   json cfg = {{"name", inner_name}, {"trainable", true}, {"dtype", dtype}, {"units", a.at("units")},
               {"activation", a.value("activation", "tanh")}, {"use_bias", a.value("use_bias", true)},
-              {"return_sequences", a.value("return_sequences", false)}, {"return_state", false},
+              {"return_sequences", a.value("return_sequences", false)}, {"return_state", a.value("return_state", false)},
               {"go_backwards", a.value("go_backwards", false)}, {"stateful", false}, {"unroll", false},
               {"dropout", 0.0}, {"recurrent_dropout", 0.0}};
+  if (cell == "convlstm") {
+    cfg.erase("units");
+    cfg.erase("unroll");
+    cfg.update({{"filters", a.at("units")}, {"kernel_size", a.at("kernel_size")}, {"strides", a.at("strides")},
+                {"padding", a.value("padding", "valid")}, {"data_format", a.value("data_format", "channels_last")},
+                {"dilation_rate", a.at("dilation")}});
+  }
   if (cell != "simple") cfg["recurrent_activation"] = a.value("recurrent_activation", "sigmoid");
-  if (cell == "lstm") cfg["unit_forget_bias"] = true;
+  if (cell == "lstm" || cell == "convlstm") cfg["unit_forget_bias"] = true;
   if (cell == "gru") cfg["reset_after"] = a.value("reset_after", false);
-  if (cell != "simple") cfg["implementation"] = 1;
+  if (cell == "lstm" || cell == "gru") cfg["implementation"] = 1;
   if (n.op == "RNN") return {cls, cfg};
   json outer = {{"name", n.name}, {"trainable", true}, {"dtype", dtype},
                 {"layer", {{"class_name", cls}, {"config", cfg}}}, {"merge_mode", a.value("merge_mode", "concat")}};
@@ -309,12 +365,43 @@ std::string keras_rnn_weight_name(const Node& n, const Weight& w) {
   return n.name + "/" + (fwd ? "forward_" : "backward_") + inner + "/" + role + ":0";
 }
 
+int rnn_state_count(const Node& n) {
+  const std::string cell = n.attrs.value("cell", "");
+  return cell == "lstm" || cell == "convlstm" ? 2 : 1;
+}
+
+std::optional<Shape> rnn_state_shape(const Node& n, const Shape& in) {
+  const int64_t units = n.attrs.at("units").get<int64_t>();
+  if (n.attrs.value("cell", "") != "convlstm") {
+    if (in.size() != 2) return std::nullopt;
+    return Shape{units};
+  }
+  const size_t r = n.attrs.at("rank").get<size_t>();
+  if (in.size() != r + 2) return std::nullopt;
+  const bool cf = n.attrs.value("data_format", "channels_last") == "channels_first";
+  const auto k = n.attrs.at("kernel_size").get<std::vector<int64_t>>();
+  const auto s = n.attrs.at("strides").get<std::vector<int64_t>>();
+  const auto d = n.attrs.at("dilation").get<std::vector<int64_t>>();
+  if (k.size() != r || s.size() != r || d.size() != r) return std::nullopt;
+  const bool same = n.attrs.value("padding", "valid") == "same";
+  Shape out;
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t x = in[cf ? i + 2 : i + 1];
+    if (x < 0 || k[i] < 1 || s[i] < 1 || d[i] < 1) return std::nullopt;
+    const int64_t dk = d[i] * (k[i] - 1) + 1;
+    out.push_back(same ? (x + s[i] - 1) / s[i] : x < dk ? 0 : (x - dk) / s[i] + 1);
+  }
+  out.insert(cf ? out.begin() : out.end(), units);
+  return out;
+}
+
 std::optional<Shape> rnn_output_shape(const Node& n, const Shape& in) {
-  if (in.size() != 2) return std::nullopt;
-  int64_t width = n.attrs.at("units").get<int64_t>();
-  if (n.op == "Bidirectional" && n.attrs.value("merge_mode", "concat") == "concat") width *= 2;
-  if (n.attrs.value("return_sequences", false)) return Shape{in[0], width};
-  return Shape{width};
+  auto step = rnn_state_shape(n, in);
+  if (!step) return std::nullopt;
+  // Bidirectional concatenates on the last axis (for a channels_first ConvLSTM: the last spatial axis).
+  if (n.op == "Bidirectional" && n.attrs.value("merge_mode", "concat") == "concat") step->back() *= 2;
+  if (n.attrs.value("return_sequences", false)) step->insert(step->begin(), in[0]);
+  return step;
 }
 
 // ---- MXNet ----
@@ -326,6 +413,11 @@ void check_mxnet_rnn_expressible(const Node& n) {
   auto refuse = [&](const std::string& why) {
     layer_fail(ErrorKind::Unsupported, n.name, "MXNet's fused RNN op cannot express " + why);
   };
+  if (cell == "convlstm")
+    layer_fail(ErrorKind::Unsupported, n.name,
+               fmt::format("ConvLSTM{}D cannot be exported to MXNet: the fused RNN op has only matrix (not convolutional) "
+                           "gates, and unrolling it into per-step Convolution ops is not implemented",
+                           a.value("rank", 2)));
   if (cell == "simple" && act != "tanh" && act != "relu") refuse("a SimpleRNN with activation '" + act + "' (only tanh, relu)");
   if (cell != "simple" && act != "tanh") refuse("activation '" + act + "' (its LSTM/GRU use tanh)");
   if (cell != "simple" && ract == "hard_sigmoid")
@@ -334,8 +426,9 @@ void check_mxnet_rnn_expressible(const Node& n) {
   if (cell != "simple" && ract != "sigmoid") refuse("recurrent_activation '" + ract + "' (its gates always use sigmoid)");
   if (cell == "gru" && !a.value("reset_after", false))
     refuse("a GRU with reset_after=False (MXNet applies the reset gate after the recurrent matmul, as reset_after=True)");
-  if (n.inputs.size() > 1) refuse("initial-state inputs (the exporter feeds zero states)");
   if (n.op == "Bidirectional") {
+    if (n.inputs.size() > 1) refuse("initial-state inputs of a Bidirectional layer (not exported yet)");
+    if (a.value("return_state", false)) refuse("a Bidirectional layer with return_state=True (not exported yet)");
     if (a.value("merge_mode", "concat") != "concat") refuse("Bidirectional merge_mode '" + a.value("merge_mode", "") + "' (it concatenates)");
     if (!a.value("return_sequences", false)) refuse("a Bidirectional layer with return_sequences=False (not exported yet)");
     if (a.value("go_backwards", false)) refuse("a Bidirectional layer whose forward half has go_backwards=True");
@@ -483,6 +576,20 @@ void unpack_mxnet_rnn(const Tensor& flat, const std::string& mode, int64_t H, in
     notes.push_back("node " + n.name + ": Keras has one bias per gate; b_i2h + b_h2h summed in float32");
   }
   order_rnn_weights(n);
+}
+
+Tensor concat_flat(const std::string& name, const std::vector<Tensor>& parts) {
+  std::vector<uint64_t> starts;
+  uint64_t total = 0;
+  for (const auto& p : parts) {
+    starts.push_back(total);
+    total += checked_numel(p.shape);
+  }
+  return gathered(name, {static_cast<int64_t>(total)}, parts, [starts](uint64_t k) {
+    size_t i = starts.size() - 1;
+    while (starts[i] > k) --i;
+    return std::make_pair(i, k - starts[i]);
+  });
 }
 
 std::vector<std::string> sigmoid_for_hard_sigmoid(Model& m) {

@@ -35,8 +35,13 @@ std::pair<std::string, nlohmann::json> keras_rnn_layer_config(const Node& n, con
 std::string keras_rnn_weight_name(const Node& n, const Weight& w);
 
 // ---- shapes ----
-// Output shape (without batch) of an RNN / Bidirectional node from its data input (T, C).
+// Output shape (without batch) of an RNN / Bidirectional node from its data input (T, C) or,
+// for ConvLSTM, (T, spatial..., C) / (T, C, spatial...).
 std::optional<Shape> rnn_output_shape(const Node& n, const Shape& in);
+// Shape (without batch) of each state output (return_state), from the data input.
+std::optional<Shape> rnn_state_shape(const Node& n, const Shape& in);
+// Number of state tensors of one direction: 2 for LSTM / ConvLSTM, else 1.
+int rnn_state_count(const Node& n);
 
 // ---- MXNet fused RNN op ----
 // Throws Unsupported when the node has no exact fused-RNN form (hard_sigmoid or other gate
@@ -50,6 +55,10 @@ Tensor pack_mxnet_rnn(const Node& n);
 // (exact), else their float sum (noted).
 void unpack_mxnet_rnn(const Tensor& flat, const std::string& mode, int64_t H, int64_t I, int D, Node& n,
                       std::vector<std::string>& notes);
+
+// The flat parameters vector from its pieces (each flattened, concatenated in order): Gluon's
+// per-layer l0_i2h_weight ... Parameters as `_rnn_param_concat` joins them. All share the dtype.
+Tensor concat_flat(const std::string& name, const std::vector<Tensor>& parts);
 
 // The --accept-sigmoid-for-hard-sigmoid approximation: recurrent_activation hard_sigmoid ->
 // sigmoid on every recurrent node (outputs change; verify against the source shows by how much).

@@ -1,0 +1,198 @@
+"""ConvLSTM2D (and Bidirectional(ConvLSTM2D)) end to end.
+
+Expected values come from a float64 numpy ConvLSTM written here from the Keras equations
+(keras/layers/convolutional_recurrent.py ConvLSTM2DCell.call; formats-keras.md 5.4): gates i, f,
+c, o as the LSTM, with x*K a convolution using the layer's strides, padding and dilation (plus
+the bias) and h*R a stride-1 'same' convolution; weights read with h5py.
+"""
+import json
+import os
+import unittest
+
+import h5py
+import numpy as np
+
+from test_convert import keras_weights
+from test_rnn import act
+from wbtest import fixture, inspect_json, run, tmpdir
+
+
+def conv2d(x, k, strides=(1, 1), padding="valid", dilation=(1, 1)):
+    """x (N, H, W, C) channels_last, k (kh, kw, C, O) -> (N, H', W', O), Keras padding rules."""
+    n, h, w, _ = x.shape
+    kh, kw, _, o = k.shape
+    pads = []
+    for size, ks, s, d in ((h, kh, strides[0], dilation[0]), (w, kw, strides[1], dilation[1])):
+        dk = d * (ks - 1) + 1
+        if padding == "same":
+            out = -(-size // s)
+            total = max((out - 1) * s + dk - size, 0)
+            pads.append((total // 2, total - total // 2, out))
+        else:
+            pads.append((0, 0, (size - dk) // s + 1))
+    xp = np.pad(x, ((0, 0), pads[0][:2], pads[1][:2], (0, 0)))
+    oh, ow = pads[0][2], pads[1][2]
+    y = np.zeros((n, oh, ow, o))
+    for i in range(kh):
+        for j in range(kw):
+            r0, c0 = i * dilation[0], j * dilation[1]
+            patch = xp[:, r0:r0 + strides[0] * (oh - 1) + 1:strides[0], c0:c0 + strides[1] * (ow - 1) + 1:strides[1], :]
+            y += patch @ k[i, j]
+    return y
+
+
+def ref_convlstm(x, k, r, b, cfg, backwards=None):
+    """x (N, T, ...) in cfg's data_format. Returns the Keras output (sequences or last h)."""
+    cf = cfg.get("data_format") == "channels_first"
+    x = np.asarray(x, np.float64)
+    if cf:
+        x = x.transpose(0, 1, 3, 4, 2)
+    a, ra = cfg.get("activation", "tanh"), cfg.get("recurrent_activation", "hard_sigmoid")
+    f = r.shape[2]
+    back = cfg.get("go_backwards", False) if backwards is None else backwards
+    t_steps = range(x.shape[1] - 1, -1, -1) if back else range(x.shape[1])
+    h = c = None
+    outs = []
+    for t in t_steps:
+        z = conv2d(x[:, t], k, tuple(cfg["strides"]), cfg["padding"], tuple(cfg.get("dilation_rate", (1, 1))))
+        if b is not None:
+            z = z + b
+        if h is None:
+            h = np.zeros(z.shape[:3] + (f,))
+            c = np.zeros_like(h)
+        z = z + conv2d(h, r, (1, 1), "same")
+        i, fg = act(ra, z[..., :f]), act(ra, z[..., f:2 * f])
+        g, o = act(a, z[..., 2 * f:3 * f]), act(ra, z[..., 3 * f:])
+        c = fg * c + i * g
+        h = o * act(a, c)
+        outs.append(h)
+    y = np.stack(outs, 1) if cfg.get("return_sequences") else h
+    if cf:
+        y = np.moveaxis(y, -1, 2 if cfg.get("return_sequences") else 1)
+    return y
+
+
+def ref_bidi(x, fw, bw, cfg):
+    yf = ref_convlstm(x, *fw, cfg)
+    yb = ref_convlstm(x, *bw, cfg, backwards=not cfg.get("go_backwards", False))
+    if cfg.get("return_sequences"):
+        yb = yb[:, ::-1]
+    return np.concatenate([yf, yb], -1)  # Keras Bidirectional concatenates on the last axis
+
+
+def run_model(d, files, x):
+    np.save(os.path.join(d, "x.npy"), np.asarray(x, np.float32))
+    run("run", *files, "--input", os.path.join(d, "x.npy"), "-o", os.path.join(d, "y.npy"), check=0)
+    return np.load(os.path.join(d, "y.npy"))
+
+
+class RealFixture(unittest.TestCase):
+    SRC = "tfkeras/convlstm2d_bidi.h5"
+
+    def test_inspect(self):
+        info = inspect_json(fixture(self.SRC))
+        f = info[0] if isinstance(info, list) else info
+        f = f.get("files", [f])[0] if "files" in f else f
+        self.assertEqual(f["data_format"], "channels_first")
+        kernels = [t for t in f["tensors"] if t["name"].endswith("/kernel:0")]
+        self.assertEqual(len(kernels), 4)
+        self.assertTrue(all(t["shape"] == [3, 3, 4, 16] for t in kernels))
+        classes = {l["name"]: l["class_name"] for l in f["layers"]}
+        self.assertEqual(classes["bidirectional"], "Bidirectional")
+
+    def test_engine_matches_numpy_and_keras_round_trip(self):
+        d = tmpdir("convlstm_real")
+        src = fixture(self.SRC)
+        ws = keras_weights(src)
+        with h5py.File(src, "r") as f:
+            layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+        rng = np.random.default_rng(3)
+        x = rng.uniform(-1, 1, (2, 3, 4, 10, 10)).astype(np.float32)
+        y = x.astype(np.float64)
+        for layer in layers[1:]:
+            inner = layer["config"]["layer"]["config"]
+            w = ws[layer["name"]]
+            y = ref_bidi(y, w[:3], w[3:], inner)
+        self.assertEqual(y.shape, (2, 3, 4, 10, 40))
+        got = run_model(d, [src], x)
+        self.assertEqual(got.shape, y.shape)
+        np.testing.assert_allclose(got, y, atol=2e-5)
+        p = run("convert", src, "--to", "keras", "-o", d + "/k.h5", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
+        back = keras_weights(d + "/k.h5")
+        for name, arrays in ws.items():  # byte-exact weights, same order and shapes
+            self.assertEqual([(a.shape, a.tobytes()) for a in arrays], [(a.shape, a.tobytes()) for a in back[name]], name)
+        with h5py.File(d + "/k.h5", "r") as f:
+            out_layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+        inner = out_layers[1]["config"]["layer"]
+        self.assertEqual(inner["class_name"], "ConvLSTM2D")
+        for key in ("filters", "kernel_size", "strides", "padding", "data_format", "go_backwards", "return_sequences",
+                    "recurrent_activation"):
+            self.assertEqual(inner["config"][key], layers[1]["config"]["layer"]["config"][key], key)
+        np.testing.assert_allclose(run_model(d, [d + "/k.h5"], x), y, atol=2e-5)
+
+    def test_mxnet_refused(self):
+        d = tmpdir("convlstm_real_mx")
+        p = run("convert", fixture(self.SRC), "--to", "mxnet", "-o", d + "/mx")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("layer 'bidirectional'", p.stderr)
+        self.assertIn("ConvLSTM2D", p.stderr)
+        self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
+
+
+def write_convlstm(path, x_shape, cfg, weights):
+    layers = [{"name": "input_1", "class_name": "InputLayer",
+               "config": {"name": "input_1", "batch_input_shape": [None] + list(x_shape), "dtype": "float32"}, "inbound_nodes": []},
+              {"name": "conv_lstm", "class_name": "ConvLSTM2D", "config": dict(cfg, name="conv_lstm"),
+               "inbound_nodes": [[["input_1", 0, 0, {}]]]}]
+    mc = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [["input_1", 0, 0]],
+                                             "output_layers": [["conv_lstm", 0, 0]]}}
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(mc)
+        f.attrs["keras_version"] = "2.3.1"
+        f.attrs["backend"] = "tensorflow"
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"input_1", b"conv_lstm"]
+        g.create_group("input_1").attrs["weight_names"] = []
+        lg = g.create_group("conv_lstm")
+        lg.attrs["weight_names"] = [n.encode() for n, _ in weights]
+        for n, a in weights:
+            lg.create_dataset(n, data=a)
+
+
+class Generated(unittest.TestCase):
+    def test_windows_and_layouts(self):
+        rng = np.random.default_rng(17)
+        cases = [("channels_last", (1, 1), "same", (1, 1), True, False),
+                 ("channels_last", (2, 1), "valid", (1, 1), False, True),
+                 ("channels_first", (1, 2), "same", (2, 1), True, True),
+                 ("channels_last", (1, 1), "valid", (2, 2), True, False)]
+        for df, strides, padding, dil, seq, back in cases:
+            tag = "%s_s%d%d_%s_d%d%d_seq%d_back%d" % (df, *strides, padding, *dil, seq, back)
+            with self.subTest(tag):
+                d = tmpdir("convlstm_" + tag)
+                c_in, f, hw = 3, 2, (7, 6)
+                x_shape = (4, c_in) + hw if df == "channels_first" else (4,) + hw + (c_in,)
+                cfg = {"filters": f, "kernel_size": [3, 2], "strides": list(strides), "padding": padding, "data_format": df,
+                       "dilation_rate": list(dil), "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
+                       "return_sequences": seq, "go_backwards": back, "return_state": False, "stateful": False}
+                k = rng.uniform(-0.5, 0.5, (3, 2, c_in, 4 * f)).astype(np.float32)
+                r = rng.uniform(-0.5, 0.5, (3, 2, f, 4 * f)).astype(np.float32)
+                b = rng.uniform(-0.5, 0.5, (4 * f,)).astype(np.float32)
+                src = os.path.join(d, "m.h5")
+                write_convlstm(src, x_shape, cfg, [("conv_lstm/kernel:0", k), ("conv_lstm/recurrent_kernel:0", r),
+                                                   ("conv_lstm/bias:0", b)])
+                x = rng.uniform(-1, 1, (2,) + x_shape).astype(np.float32)
+                want = ref_convlstm(x, k, r, b, cfg)
+                got = run_model(d, [src], x)
+                self.assertEqual(got.shape, want.shape)
+                np.testing.assert_allclose(got, want, atol=1e-5)
+                p = run("convert", src, "--to", "keras", "-o", d + "/k.h5", "--verify")
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                self.assertEqual([a.tobytes() for a in keras_weights(src)["conv_lstm"]],
+                                 [a.tobytes() for a in keras_weights(d + "/k.h5")["conv_lstm"]])
+
+
+if __name__ == "__main__":
+    unittest.main()
