@@ -62,7 +62,8 @@ void setup_doctor(CLI::App& app, int& exit_status) {
   cmd->add_option("--arch", o->arch, "Architecture of a weights-only file (Keras model JSON, .h5 or .keras)");
   cmd->add_option("--into", o->into, "The model or architecture it is meant to be loaded into");
   cmd->add_option("--to", o->to,
-                  "The framework it is going to: keras, keras3 or mxnet (default: that of --into, else the other framework)");
+                  "The framework it is going to: keras, keras3 or mxnet (default: that of --into; else keras for an MXNet "
+                  "or Keras 1 source, mxnet for a Keras 2/3 source)");
   cmd->add_flag("--json", o->json_out, "Print the findings as JSON");
   cmd->callback([o, &exit_status] {
     const auto rep = wb::doctor(o->files, o->into, o->arch, o->to);

@@ -12,8 +12,8 @@ struct Finding {
   std::string message;
   std::string evidence;
   std::string fix;       // the command or option that resolves it
-  std::string code = {}; // finer, stable name of the finding (rnn: gate-order, bias-count,
-                         // gru-reset-after, hard-sigmoid, hard-sigmoid-slope, mxnet-rnn)
+  std::string code = {}; // finer, stable name of the finding, never empty: kind/code is listed in
+                         // README (doctor), e.g. batchnorm/fix-gamma, ambiguity/kernel-flip
 };
 
 struct DoctorReport {
@@ -25,7 +25,7 @@ struct DoctorReport {
 // model or architecture it is meant to be loaded into.
 // `arch` (optional) is the architecture of a weights-only file, as convert's --arch.
 // `to` (keras, keras3, mxnet or empty) is the framework the model is going to; when empty, the
-// framework of `into`, else the other framework than the source's (Keras <-> MXNet).
+// framework of `into`, else keras for an MXNet or Keras 0/1 source and mxnet for any other.
 DoctorReport doctor(std::vector<std::string> files, const std::vector<std::string>& into,
                     const std::string& arch = {}, const std::string& to = {});
 

@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "model/rnn_rules.h"
@@ -19,14 +21,18 @@ namespace {
 
 struct Report {
   std::vector<Finding> findings;
-  std::string files;  // the files as a command-line fragment, for fixes
+  std::string files;   // the files as a command-line fragment, for fixes
+  std::string target;  // keras, keras3 or mxnet
+  // Raw attributes of the source symbol's BatchNorm nodes, by the name of their gamma variable.
+  std::map<std::string, std::map<std::string, std::string>> bn_attrs;
+  // Every finding has a code: kind/code is its stable name (README, doctor section).
   void add(const char* sev, const char* kind, std::string where, std::string msg, std::string evidence,
-           std::string fix, std::string code = {}) {
+           std::string fix, std::string code) {
     findings.push_back(Finding{sev, kind, std::move(where), std::move(msg), std::move(evidence), std::move(fix), std::move(code)});
   }
-  // The convert command towards `target` (keras3: the Keras 2 .h5, which Keras 3 load_model reads).
-  std::string convert(const std::string& target, const std::string& extra = {}) const {
-    return "weightbridge convert " + files + (target == "mxnet" ? " --to mxnet -o model" : " --to keras -o fixed.h5") + extra +
+  // The convert command towards `to` (keras3: the Keras 2 .h5, which Keras 3 load_model reads).
+  std::string convert(const std::string& to, const std::string& extra = {}) const {
+    return "weightbridge convert " + files + (to == "mxnet" ? " --to mxnet -o model" : " --to keras -o fixed.h5") + extra +
            " --verify";
   }
 };
@@ -43,38 +49,37 @@ std::string preview(const std::vector<double>& v) {
   return s + (v.size() > 4 ? ", ...]" : "]");
 }
 
+bool is_keras_target(const std::string& t) { return t == "keras" || t == "keras3"; }
+
 // Checks on a Keras HDF5 file's metadata, before any import.
-void check_keras_file(Report& r, const std::string& path) {
-  const keras::H5File f = keras::read_h5(path);
-  const std::string fw = keras_framework(f);
+void check_keras_file(Report& r, const std::string& path, const keras::H5File& f) {
   if (f.layout == "keras3-weights") return;
   if (f.keras_version.empty() && f.root_keras_version.empty())
     r.add("info", "metadata", path, "no keras_version attribute: a Keras 1 weights-only file (or a file from an unknown writer)",
           "weights group has no keras_version / backend attributes",
-          "layouts follow Keras 1 rules; a weights-only file needs its architecture (--arch)");
+          "layouts follow Keras 1 rules; a weights-only file needs its architecture (--arch)", "no-keras-version");
   const int dots = static_cast<int>(std::count(f.keras_version.begin(), f.keras_version.end(), '.'));
   if (dots == 3 && f.backend != "mxnet")
     r.add("warning", "metadata", path, "keras_version has 4 parts (a keras-mxnet release) but backend is '" + f.backend + "'",
           "keras_version=" + f.keras_version + ", backend=" + f.backend,
-          "check which Keras wrote the file; weightbridge treats it as keras-mxnet");
+          "check which Keras wrote the file; weightbridge treats it as keras-mxnet", "version-backend");
   if (f.backend == "mxnet") {
     bool channels_first = f.model_config && f.model_config->find("\"channels_first\"") != std::string::npos;
     if (channels_first)
-      r.add("warning", "layout", path,
+      r.add(is_keras_target(r.target) ? "warning" : "info", "layout", path,
             "keras-mxnet channels_first file: conv kernels are stored in MXNet order (out, in, kh, kw); standard Keras "
-            "load_weights misreads or rejects them",
-            "backend=mxnet, data_format=channels_first",
-            "weightbridge convert " + path + " --to keras -o fixed.h5");
+            "load_weights misreads or rejects them" +
+                std::string(is_keras_target(r.target) ? "" : " (MXNet itself takes that order)"),
+            "backend=mxnet, data_format=channels_first", r.convert(r.target), "keras-mxnet-kernels");
   }
   if (f.backend == "theano")
     r.add("warning", "layout", path,
           "Theano-backend file: Theano convolves (flipped kernels); TensorFlow/MXNet correlate",
-          "backend=theano", "weightbridge convert " + path + " --to keras -o fixed.h5 (kernels are flipped for you)");
+          "backend=theano", r.convert(r.target) + " (kernels are flipped for you)", "theano-kernels");
 }
 
 // A 1.x symbol (node key 'attrs') meant for an MXNet 0.12-or-older reader, which rejects it.
-void check_symbol_dialect(Report& r, const std::string& path, const std::vector<std::string>& into) {
-  const mxnet::Symbol s = mxnet::read_symbol(path);
+void check_symbol_dialect(Report& r, const std::string& path, const mxnet::Symbol& s, const std::vector<std::string>& into) {
   for (const auto& t : into) {
     if (detect_file(t) != FileKind::MxnetSymbol) continue;
     const mxnet::Symbol old = mxnet::read_symbol(t);
@@ -83,8 +88,73 @@ void check_symbol_dialect(Report& r, const std::string& path, const std::vector<
             "node key 'attrs' (MXNet >= 1.0): the target's MXNet (symbol written as '" + old.dialect +
                 "') rejects this file with 'unknown field attrs'",
             fmt::format("this file: mxnet_version {}; target: mxnet_version {}", s.mxnet_version, old.mxnet_version),
-            "weightbridge convert ... --to mxnet --symbol-dialect attr");
+            r.convert("mxnet", " --symbol-dialect attr"), "attrs-dialect");
   }
+}
+
+// The symbol's own BatchNorm attributes, for evidence that quotes the file.
+void collect_batchnorm_attrs(Report& r, const mxnet::Symbol& s) {
+  for (const auto& n : s.nodes)
+    if (n.op == "BatchNorm" && n.inputs.size() > 1)
+      r.bn_attrs[s.nodes[static_cast<size_t>(n.inputs[1].node)].name] = n.attrs;
+}
+
+const std::map<std::string, std::string>* symbol_attrs(const Report& r, const Node& n) {
+  const Weight* g = n.weight("gamma");
+  if (!g) return nullptr;
+  auto it = r.bn_attrs.find(g->source);
+  return it == r.bn_attrs.end() ? nullptr : &it->second;
+}
+
+// fix_gamma=True (MXNet's default) with a stored gamma that is not 1: MXNet computes with gamma = 1.
+void check_fix_gamma(Report& r, const Node& n, const Weight& w, const std::string& where) {
+  const auto g = to_f64(w.stored.load(), w.stored.dtype);
+  bool ones = true;
+  for (double x : g) ones = ones && x == 1.0;
+  if (ones) return;
+  std::string why = "fix_gamma is true";
+  if (const auto* a = symbol_attrs(r, n)) {
+    auto it = a->find("fix_gamma");
+    why = it == a->end() ? "fix_gamma not set in the symbol: MXNet's BatchNorm default is True"
+                         : "fix_gamma='" + it->second + "' in the symbol";
+  }
+  const std::string ones_vec = fmt::format("np.ones({})", g.size());
+  r.add("error", "batchnorm", where,
+        "fix_gamma is true, so MXNet computes this layer with gamma = 1 and ignores the stored gamma; a model that uses the "
+        "stored gamma (copied by hand, or by a converter that copies it) scales every channel by it and predicts wrong",
+        "stored gamma " + preview(g) + "; " + why,
+        is_keras_target(r.target)
+            ? r.convert(r.target) + " (writes gamma = 1 and reports it); by hand: set gamma to 1, i.e. give the Keras layer " +
+                  ones_vec + " as gamma instead of " + w.source + ", or build it with BatchNormalization(scale=False) and "
+                  "leave gamma out of its weights"
+            : "keep fix_gamma=True in the target symbol, or set " + w.source + " to " + ones_vec,
+        "fix-gamma");
+}
+
+// BatchNorm epsilon: the target frameworks' default is 1e-3 (Keras 1/2/3 BatchNormalization,
+// MXNet BatchNorm); a layer rebuilt by hand with the default computes something else.
+void check_epsilon(Report& r, const Model& m, const Node& n) {
+  constexpr double kDefault = 1e-3;
+  const double eps = n.attrs.value("epsilon", kDefault);
+  if (eps == kDefault) return;
+  std::string evidence = fmt::format("epsilon {:.6g} in the layer config", eps);
+  if (m.prov.format == "mxnet-checkpoint") {
+    evidence = fmt::format("eps {:.6g}", eps);
+    if (const auto* a = symbol_attrs(r, n)) {
+      auto it = a->find("eps");
+      evidence = it == a->end() ? "eps not set in the symbol: MXNet's BatchNorm default 1e-3" : "eps='" + it->second + "' in the symbol";
+    }
+  }
+  const bool keras = is_keras_target(r.target);
+  const std::string target = keras ? (r.target == "keras3" ? "Keras 3" : "Keras 2") + std::string("'s BatchNormalization") : "MXNet's BatchNorm";
+  r.add("info", "batchnorm", n.name,
+        fmt::format("BatchNorm epsilon {:.6g} differs from {} default 1e-3: a layer rebuilt by hand with the default computes "
+                    "(x - mean) / sqrt(var + 1e-3) instead",
+                    eps, target),
+        evidence + fmt::format("; {} default 1e-3", target),
+        fmt::format("weightbridge convert writes epsilon {:.6g} explicitly; by hand: {}", eps,
+                    keras ? fmt::format("BatchNormalization(epsilon={:.6g})", eps) : fmt::format("BatchNorm(eps={:.6g})", eps)),
+        "epsilon");
 }
 
 void check_values(Report& r, const Model& m) {
@@ -103,28 +173,21 @@ void check_values(Report& r, const Model& m) {
       for (const std::string p : {"forward_", "backward_"})
         if (base.rfind(p, 0) == 0) base = base.substr(p.size());
       const bool stat = base == "moving_mean" || base == "moving_variance" || base == "bias" || base == "beta" || base == "gamma";
-      if (bad) r.add("error", "weights", where, "tensor holds NaN or Inf", "values " + preview(v), "retrain or restore from another checkpoint");
+      if (bad) r.add("error", "weights", where, "tensor holds NaN or Inf", "values " + preview(v), "retrain or restore from another checkpoint", "non-finite");
       else if (zero && !stat) r.add("warning", "weights", where, "tensor is all zeros: the weights were probably never loaded or trained",
-                                    shape_str(w.stored.shape) + " all 0", "check the source checkpoint (a sub-model saved under another name?)");
+                                    shape_str(w.stored.shape) + " all 0", "check the source checkpoint (a sub-model saved under another name?)", "all-zero");
       else if (constant && !stat) r.add("warning", "weights", where, "tensor is constant: initial values, not trained weights",
-                                        fmt::format("{} all {}", shape_str(w.stored.shape), v.front()), "check the source checkpoint");
+                                        fmt::format("{} all {}", shape_str(w.stored.shape), v.front()), "check the source checkpoint", "constant");
       if (w.stored.dtype == DType::F64)
         r.add("warning", "dtype", where, "float64 weights: loaders cast to float32 by default and lose precision",
-              "dtype float64", "keep float64 in the target (weightbridge keeps dtypes unless --dtype is given)");
+              "dtype float64", "keep float64 in the target (weightbridge keeps dtypes unless --dtype is given)", "float64");
       if (w.stored.dtype == DType::BF16)
         r.add("warning", "dtype", where, "bfloat16 weights: Keras 2 cannot load them from .h5",
-              "dtype bfloat16", "weightbridge convert ... --dtype float32 (exact)");
-      if (!w.transform.empty() && w.transform.find("fix_gamma") != std::string::npos) {
-        const auto g = to_f64(w.stored.load(), w.stored.dtype);
-        bool ones = true;
-        for (double x : g) ones = ones && x == 1.0;
-        if (!ones)
-          r.add("warning", "batchnorm", where,
-                "fix_gamma is true but the stored gamma is not 1: MXNet ignores it, a converter that copies it gives wrong outputs",
-                "stored gamma " + preview(g), "weightbridge convert (gamma is replaced by 1 and reported)");
-      }
+              "dtype bfloat16", r.convert(r.target, " --dtype float32") + " (exact)", "bfloat16");
+      if (!w.transform.empty() && w.transform.find("fix_gamma") != std::string::npos) check_fix_gamma(r, n, w, where);
     }
     if (n.op == "BatchNorm") {
+      check_epsilon(r, m, n);
       const Weight *mean = n.weight("moving_mean"), *var = n.weight("moving_variance");
       if (!mean || !var) continue;
       bool init = true;
@@ -136,28 +199,94 @@ void check_values(Report& r, const Model& m) {
       if (const Weight* b = n.weight("beta"))
         for (double x : to_f64(b->stored.load(), b->stored.dtype)) trained_affine = trained_affine || x != 0;
       if (init && trained_affine)
-        r.add("warning", "weights", n.name,
+        r.add("warning", "batchnorm", n.name,
               "BatchNorm running statistics are at their initial values (mean 0, variance 1) while gamma/beta are trained: "
               "the checkpoint probably lacks the statistics, and the model will predict nearly constant outputs",
-              "moving_mean all 0, moving_variance all 1", "save the statistics from the training process again");
+              "moving_mean all 0, moving_variance all 1", "save the statistics from the training process again",
+              "initial-statistics");
     }
   }
 }
 
-void check_flatten_order(Report& r, const Model& m) {
+// The node feeding `name`'s first input, skipping layers that keep the layout.
+const Node* features_before(const Model& m, const Node& n) {
+  const Node* in = n.inputs.empty() ? nullptr : m.find(n.inputs[0]);
+  while (in && (in->op == "Activation" || in->op == "Dropout" || in->op == "BatchNorm" || in->op == "LeakyReLU") && !in->inputs.empty())
+    in = m.find(in->inputs[0]);
+  return in;
+}
+
+// The Dense layer that consumes `name` (through Dropout/Activation), if any.
+const Node* dense_after(const Model& m, const std::string& name) {
   for (const auto& n : m.nodes) {
-    if (n.op != "Flatten" || n.inputs.empty()) continue;
-    const Node* in = m.find(n.inputs[0]);
-    while (in && (in->op == "Activation" || in->op == "Dropout" || in->op == "BatchNorm" || in->op == "LeakyReLU") && !in->inputs.empty())
-      in = m.find(in->inputs[0]);
-    if (!in || (in->op != "Conv" && in->op != "Pool" && in->op != "ZeroPadding")) continue;
-    if (in->attrs.value("data_format", "channels_last") == "channels_first" && !n.attrs.value("channels_last_first", false))
-      r.add("info", "layout", n.name,
-            "Flatten after channels_first features flattens in (C, H, W) order: the next Dense layer's rows follow that order, "
-            "so running the model as channels_last needs its rows permuted",
-            "input layer " + in->name + " is channels_first; Flatten has no data_format=channels_first",
-            "weightbridge convert keeps the order; a channels_last rewrite must permute the Dense rows from (C, H, W) to (H, W, C) order");
+    if (n.inputs.empty() || n.inputs[0] != name) continue;
+    if (n.op == "Dense") return &n;
+    if (n.op == "Dropout" || n.op == "Activation")
+      if (const Node* d = dense_after(m, n.name)) return d;
   }
+  return nullptr;
+}
+
+// A Flatten of channels_first features emits (C, H, W) order, and the next Dense layer's rows
+// follow it. Whether a Keras model rebuilt from the file flattens the same way depends on its
+// Flatten's data_format and the Keras version (formats-keras.md 10.3, 10.4).
+void check_flatten_order(Report& r, const Model& m) {
+  const std::string& fw = m.prov.framework;
+  const bool src_mxnet = m.prov.format == "mxnet-checkpoint";
+  const bool src_old_keras = fw == "keras1" || fw == "keras0";
+  for (const auto& n : m.nodes) {
+    if (n.op != "Flatten") continue;
+    const Node* in = features_before(m, n);
+    if (!in || (in->op != "Conv" && in->op != "Pool" && in->op != "ZeroPadding")) continue;
+    if (in->attrs.value("data_format", "channels_last") != "channels_first" || n.attrs.value("channels_last_first", false)) continue;
+    if (src_mxnet && r.target == "mxnet") continue;  // the same Flatten on both sides
+    const Node* dense = dense_after(m, n.name);
+    const Weight* k = dense ? dense->weight("kernel") : nullptr;
+    const int64_t inputs = k && !k->tensor.shape.empty() ? k->tensor.shape[0] : 0;
+    const std::string rows = dense ? fmt::format("{}'s {} input rows", dense->name, inputs) +
+                                         (src_mxnet && k ? " (the columns of MXNet's " + k->source + ")" : "")
+                                   : std::string("the rows of the next layer's weights");
+    const std::string source =
+        src_mxnet ? "MXNet's Flatten always flattens channels_first features in (C, H, W) order"
+        : src_old_keras ? "Keras 1's Flatten flattens 'th' features as they are, in (C, H, W) order"
+                        : "this Flatten (data_format not channels_first) flattens the channels_first features in (C, H, W) order";
+    std::string evidence = "the layer before it, " + in->name + ", is channels_first" +
+                           (dense ? fmt::format("; {} takes C*H*W = {} inputs", dense->name, inputs) : std::string());
+    const std::string permute = "permute " + rows + " from (C, H, W) to (H, W, C), new[h*W*C + w*C + c] = old[c*H*W + h*W + w]";
+    if (!is_keras_target(r.target)) {
+      r.add("info", "layout", n.name,
+            source + "; MXNet's Flatten does the same, so " + rows + " carry over unchanged; only a channels_last rewrite "
+                     "needs them permuted",
+            evidence, "weightbridge convert keeps the order; a channels_last rewrite must " + permute, "flatten-order");
+      continue;
+    }
+    // The Keras rule (formats-keras.md 10.4): Flatten(data_format='channels_first') moves the channel axis last.
+    evidence +=
+        ". Keras Flatten on channels_first features gives (C, H, W) in Keras 1 and 2.0-2.1.5; in Keras 2.1.6 unless "
+        "data_format='channels_first'; in Keras >= 2.2, tf.keras and Keras 3 only when data_format resolves to "
+        "'channels_last' (set, or unset with image_data_format 'channels_last'). data_format='channels_first' (set, or unset "
+        "with image_data_format 'channels_first') and every channels_last model give (H, W, C)";
+    // A Keras 2+ source is rebuilt with its own Flatten config; an MXNet or Keras 1 one meets a Flatten that may differ.
+    const bool by_hand_risk = src_mxnet || src_old_keras;
+    r.add(by_hand_risk ? "warning" : "info", "layout", n.name,
+          source + ", so " + rows + " follow that order; a Keras Flatten that moves the channel axis last gives (H, W, C), " +
+              (src_mxnet ? "and rows copied by hand are then in the wrong order"
+                         : "and the rows (loaded by load_weights, which never reorders Dense rows, or by hand) are then in "
+                           "the wrong order"),
+          evidence,
+          r.convert(r.target) + " (writes Flatten(data_format='channels_last') after the channels_first layers: exact); by hand, "
+                                "channels_first model: Flatten(data_format='channels_last') (Keras >= 2.1.6); channels_last "
+                                "model or channels_first Flatten: " + permute,
+          "flatten-order");
+  }
+}
+
+// "cast float32->float16 (...)" -> "float16".
+std::string cast_to(const std::string& transform) {
+  const size_t at = transform.find("->");
+  if (at == std::string::npos) return "keep";
+  const std::string rest = transform.substr(at + 2);
+  return rest.substr(0, rest.find_first_of(" ,;)"));
 }
 
 void check_against(Report& r, const Model& a, const Model& b, const std::string& target) {
@@ -165,19 +294,20 @@ void check_against(Report& r, const Model& a, const Model& b, const std::string&
     const std::string where = d.layer_a.empty() ? d.layer_b : d.layer_a + "." + d.role;
     if (d.verdict == "only-a")
       r.add("error", "weights", where, "weight has no place in " + target + " (extra)", d.name_a + " " + shape_str(d.shape_a),
-            "weightbridge convert ... --ignore-extra, or give the matching architecture");
+            r.convert(r.target, " --ignore-extra") + ", or give the matching architecture", "extra");
     else if (d.verdict == "only-b")
       r.add("error", "weights", d.layer_b + "." + d.role, "target weight has no source (missing)", d.name_b + " " + shape_str(d.shape_b),
-            "check the source checkpoint; weightbridge convert ... --allow-missing only if the target's initial values are acceptable");
+            "check the source checkpoint; " + r.convert(r.target, " --allow-missing") + " only if the target's initial values are acceptable",
+            "missing");
     else if (d.verdict == "different" && d.shape_a != d.shape_b && !d.shape_b.empty())
       r.add("error", "layout", where, "shape differs from the target's", shape_str(d.shape_a) + " vs " + shape_str(d.shape_b),
-            "weightbridge convert applies the layout rules; if the shapes still differ the architectures do not match");
+            "weightbridge convert applies the layout rules; if the shapes still differ the architectures do not match", "shape");
     else if (d.verdict == "transform" && d.transform.rfind("cast", 0) == 0)
       r.add("warning", "dtype", where, "dtype differs from the target's: " + d.transform, d.name_a + " -> " + d.name_b,
-            "weightbridge convert ... --dtype " + std::string(d.transform.substr(d.transform.find("->") + 2, 7)));
+            r.convert(r.target, " --dtype " + cast_to(d.transform)), "cast");
     if (!d.layer_a.empty() && !d.layer_b.empty() && d.layer_a != d.layer_b && d.role == "kernel")
       r.add("warning", "naming", where, "layer names differ: a by-name loader will not match '" + d.layer_a + "' to '" + d.layer_b + "'",
-            "matched by structure (order among layers of the same kind)", "weightbridge convert ... --map MAP.json");
+            "matched by structure (order among layers of the same kind)", r.convert(r.target, " --map MAP.json"), "layer-names");
   }
 }
 
@@ -355,6 +485,49 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
   }
 }
 
+// A Keras 1 file without backend information (keras_import refuses it without --kernel-flip).
+// `m` is the model read without flipping, for the layer's ordering and weight names.
+void check_kernel_flip(Report& r, const Error& e, const Model& m) {
+  const Node* conv = nullptr;
+  for (const auto& n : m.nodes)
+    if (n.op == "Conv" && e.where().find("'" + n.name + "'") != std::string::npos) conv = &n;
+  for (const auto& n : m.nodes)
+    if (!conv && n.op == "Conv") conv = &n;
+  const bool th = conv && conv->attrs.value("data_format", "channels_last") == "channels_first";
+  const std::string example = conv && !conv->weights.empty() ? " (e.g. '" + conv->weights[0].source + "')" : "";
+  std::string evidence =
+      "no backend attribute (Keras 1 never records one); weight names have no ':0' suffix" + example +
+      ", so TensorFlow did not write the file (its variable names end in ':0'); ";
+  evidence += th ? "'th' ordering with no backend recorded: Theano (kernels must be flipped) or dmlc/keras on MXNet (no "
+                   "flip), and Theano is the more common, so --kernel-flip yes is most likely"
+                 : "'tf' ordering without TensorFlow names: Theano with 'tf' ordering (flip) or dmlc/keras on MXNet (no flip)";
+  evidence += ". Keras 2's own load_weights flips Theano kernels only when the file records backend='theano', so this "
+              "file loads into a Keras 2 model without complaint and predicts wrong";
+  std::string run = "weightbridge run " + r.files;
+  r.add("error", "ambiguity", e.file() + (e.where().empty() ? "" : ": " + e.where()),
+        "Keras 1 file without backend information: if Theano trained it, its convolution kernels must be flipped for "
+        "TensorFlow/MXNet; if dmlc/keras (MXNet) did, they must not",
+        evidence,
+        std::string(th ? "most likely (Theano): " : "Theano: ") + r.convert(r.target, " --kernel-flip yes") +
+            "; dmlc/keras on MXNet: --kernel-flip no instead. Confirm with one input whose prediction by the original "
+            "model you know: " + run + " --kernel-flip yes --input x.npy -o y.npy, compare y.npy with that prediction "
+            "(and with --kernel-flip no)",
+        "kernel-flip");
+}
+
+// The framework the model is going to when neither --to nor --into says: an MXNet model goes to
+// Keras, a Keras 0/1 model to Keras 2 (its users' usual move), any other Keras model to MXNet.
+std::string default_target(const std::vector<FileKind>& kinds, const std::vector<std::optional<keras::H5File>>& h5) {
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    if (kinds[i] == FileKind::MxnetSymbol || kinds[i] == FileKind::MxnetParams) return "keras";
+    if (h5[i]) {
+      const std::string fw = keras_framework(*h5[i]);
+      if (fw == "keras1" || fw == "keras0") return "keras";
+    }
+  }
+  return "mxnet";
+}
+
 }  // namespace
 
 DoctorReport doctor(std::vector<std::string> files, const std::vector<std::string>& into, const std::string& arch,
@@ -364,12 +537,29 @@ DoctorReport doctor(std::vector<std::string> files, const std::vector<std::strin
   const std::optional<std::string> arch_file = arch.empty() ? std::nullopt : std::optional<std::string>(arch);
   Report r;
   DoctorReport out;
-  out.target = to;
   r.files = join(files) + (arch.empty() ? "" : " --arch " + arch);
+  std::vector<FileKind> kinds;
+  std::vector<std::optional<keras::H5File>> h5;
+  std::vector<std::optional<mxnet::Symbol>> symbols;
   for (const auto& f : files) {
-    const FileKind k = detect_file(f);
-    if (k == FileKind::KerasH5) check_keras_file(r, f);
-    if (k == FileKind::MxnetSymbol) check_symbol_dialect(r, f, into);
+    kinds.push_back(detect_file(f));
+    h5.push_back(kinds.back() == FileKind::KerasH5 ? std::optional<keras::H5File>(keras::read_h5(f)) : std::nullopt);
+    symbols.push_back(kinds.back() == FileKind::MxnetSymbol ? std::optional<mxnet::Symbol>(mxnet::read_symbol(f)) : std::nullopt);
+  }
+  ImportOptions into_opt;
+  into_opt.kernel_flip = false;  // a Keras 1 target's names and shapes do not depend on it
+  std::optional<Model> target;
+  if (!into.empty()) target = load_model(into, std::nullopt, into_opt);
+  r.target = !to.empty() ? to
+             : target    ? (target->prov.format == "mxnet-checkpoint" ? "mxnet" : target->prov.framework == "keras3" ? "keras3" : "keras")
+                         : default_target(kinds, h5);
+  out.target = r.target;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (h5[i]) check_keras_file(r, files[i], *h5[i]);
+    if (symbols[i]) {
+      check_symbol_dialect(r, files[i], *symbols[i], into);
+      collect_batchnorm_attrs(r, *symbols[i]);
+    }
   }
   ImportOptions opt;
   Model m;
@@ -378,37 +568,31 @@ DoctorReport doctor(std::vector<std::string> files, const std::vector<std::strin
   } catch (const Error& e) {
     const std::string msg = e.message();
     if (msg.find("--kernel-flip") != std::string::npos) {
-      r.add("error", "ambiguity", e.file() + (e.where().empty() ? "" : ": " + e.where()),
-            "Keras 1 file without backend information: Theano kernels must be flipped, TensorFlow/dmlc-keras (MXNet) kernels must not",
-            "no keras_version/backend attributes; weight names without ':0'",
-            "weightbridge convert " + r.files + " --kernel-flip yes --to keras -o fixed.h5 (Theano-trained), or --kernel-flip no (dmlc/keras on MXNet)");
       opt.kernel_flip = false;
       m = load_model(files, arch_file, opt);
+      check_kernel_flip(r, e, m);
     } else {
       const bool no_arch = msg.find("without an architecture") != std::string::npos;
       r.add("error", e.kind() == ErrorKind::Mapping ? "weights" : "metadata", e.file() + (e.where().empty() ? "" : ": " + e.where()),
             no_arch ? "weights-only file: the layer checks need the architecture" : "the model cannot be read: " + msg,
             no_arch ? "no model_config in the file" : std::string(kind_name(e.kind())) + " error while loading",
             no_arch ? "weightbridge doctor " + r.files + " --arch MODEL.json"
-            : e.kind() == ErrorKind::Mapping ? "weightbridge convert ... --allow-missing / --ignore-extra / --map MAP.json, after checking the source"
-            : "check the file (weightbridge inspect " + r.files + ")");
+            : e.kind() == ErrorKind::Mapping ? r.convert(r.target) + " with --allow-missing, --ignore-extra or --map MAP.json, after checking the source"
+            : "check the file (weightbridge inspect " + r.files + ")",
+            no_arch ? "no-architecture" : e.kind() == ErrorKind::Mapping ? "mapping" : "unreadable");
       out.findings = std::move(r.findings);
       return out;
     }
-  }
-  const bool source_mxnet = m.prov.format == "mxnet-checkpoint";
-  std::optional<Model> target;
-  if (!into.empty()) target = load_model(into, std::nullopt, opt);
-  if (out.target.empty()) {
-    if (target) out.target = target->prov.format == "mxnet-checkpoint" ? "mxnet" : target->prov.framework == "keras3" ? "keras3" : "keras";
-    else out.target = source_mxnet ? "keras" : "mxnet";
   }
   check_values(r, m);
   check_flatten_order(r, m);
   check_rnn(r, m, out.target);
   for (const auto& note : m.prov.notes)
-    if (note.find("dropped") != std::string::npos || note.find("matched") != std::string::npos)
-      r.add("info", note.find("matched") != std::string::npos ? "naming" : "batchnorm", r.files, note, "", "applied by weightbridge convert");
+    if (note.find("dropped") != std::string::npos || note.find("matched") != std::string::npos) {
+      const bool matched = note.find("matched") != std::string::npos;
+      r.add("info", matched ? "naming" : "batchnorm", r.files, note, "", "applied by weightbridge convert",
+            matched ? "matched-name" : "identity-dropped");
+    }
   if (target) check_against(r, m, *target, join(into));
   out.findings = std::move(r.findings);
   return out;

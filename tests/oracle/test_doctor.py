@@ -113,10 +113,15 @@ class Doctor(unittest.TestCase):
     def test_keras_mxnet_channels_first_kernels(self):
         d = tmpdir("doc_kmx")
         build_kerasmxnet(d + "/kmx.h5")
-        f = doctor(d + "/kmx.h5", expect=1)
+        f = doctor(d + "/kmx.h5", "--to", "keras", expect=1)
         lay = [x for x in f if x["kind"] == "layout" and "MXNet order" in x["message"]]
         self.assertEqual(len(lay), 1)
+        self.assertEqual(lay[0]["severity"], "warning")
         self.assertIn("--to keras", lay[0]["fix"])
+        # going to MXNet, the same order is MXNet's own: a note, and the fix converts to MXNet
+        lay = [x for x in doctor(d + "/kmx.h5", "--to", "mxnet") if x["code"] == "keras-mxnet-kernels"]
+        self.assertEqual([x["severity"] for x in lay], ["info"])
+        self.assertIn("--to mxnet", lay[0]["fix"])
 
     def test_version_metadata_inconsistent(self):
         d = tmpdir("doc_meta")

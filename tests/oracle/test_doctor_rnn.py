@@ -276,7 +276,7 @@ class MxnetCannotCompute(unittest.TestCase):
         self.assertIn("hard_sigmoid gates exported as sigmoid", p.stdout)
         self.assertTrue(os.path.exists(d + "/mx-0000.params"))
         # Keras 1 inner_activation hard_sigmoid too
-        self.assertIn("Keras 1", one(doctor(fixture("keras1/simple_lstm_th_model.h5"), expect=1), "hard-sigmoid")["evidence"])
+        self.assertIn("Keras 1", one(doctor(fixture("keras1/simple_lstm_th_model.h5"), "--to", "mxnet", expect=1), "hard-sigmoid")["evidence"])
 
     def test_hard_sigmoid_keras3_slope(self):
         d = tmpdir("docrnn_hs3")
@@ -336,8 +336,8 @@ class HardSigmoidSlope(unittest.TestCase):
 class HumanOutput(unittest.TestCase):
     def test_grouped_by_severity_with_headline_evidence_fix(self):
         src = fixture("keras1/simple_lstm_th_model.h5")
-        doc = doctor(src, expect=1)
-        p = run("doctor", src)
+        doc = doctor(src, "--to", "mxnet", expect=1)
+        p = run("doctor", src, "--to", "mxnet")
         self.assertEqual(p.returncode, 1)
         out = p.stdout
         n = {s: sum(f["severity"] == s for f in doc["findings"]) for s in ("error", "warning", "info")}
