@@ -71,6 +71,25 @@ class Hdf5Isolation(unittest.TestCase):
             self.assertLess(seconds, 60)
             self.assertEqual(sorted(os.listdir(d)), ["forged.h5"])
 
+    def test_fuzz_inputs_that_broke_hdf5_in_process(self):
+        """tests/fuzz_regressions/keras_h5/hdf5-*: inputs on which HDF5 1.10.8 read out of bounds,
+        crashed (hdf5-global-heap-segv.h5 kills an in-process reader with SIGSEGV) or allocated
+        4 GiB, found by fuzz_keras_h5 before the isolation. Through the CLI each must give exit 3,
+        one line naming the file, no HDF5 diagnostics, and a small peak RSS."""
+        folder = os.path.join(os.path.dirname(__file__), "..", "fuzz_regressions", "keras_h5")
+        inputs = sorted(f for f in os.listdir(folder) if f.startswith("hdf5-"))
+        self.assertGreaterEqual(len(inputs), 4)
+        for name in inputs:
+            path = os.path.join(folder, name)
+            with self.subTest(input=name):
+                code, err, seconds, rss_kib = self.run_measured("inspect", path)
+                self.assertEqual(code, 3, err)
+                lines = err.strip().splitlines()
+                self.assertEqual(len(lines), 1, err)
+                self.assertTrue(lines[0].startswith("weightbridge: " + path + ": "), err)
+                self.assertNotIn("HDF5-DIAG", err)
+                self.assertLess(rss_kib, 512 * 1024, "peak RSS %d KiB" % rss_kib)
+
     def test_clean_file_reads_the_same_with_and_without_isolation(self):
         d = tmpdir("hdf5_isolation_clean")
         path = os.path.join(d, "clean.h5")
