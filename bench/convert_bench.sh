@@ -26,6 +26,8 @@ measure "cp (baseline)" cp "$WORK/big.h5" "$WORK/copy.h5"
 # weightbridge fsyncs its outputs before renaming them into place; this baseline does the same.
 measure "cp + fsync (baseline)" sh -c 'cp "$1" "$2" && sync "$2"' sh "$WORK/big.h5" "$WORK/copy2.h5"
 measure "keras .h5 -> mxnet" ./build/weightbridge convert "$WORK/big.h5" --to mxnet -o "$WORK/big"
+# The cost of reading HDF5 first in the isolated child process (src/core/isolate.h).
+measure "  same, in-process HDF5" env WB_ISOLATE=0 ./build/weightbridge convert "$WORK/big.h5" --to mxnet -o "$WORK/big-inproc"
 measure "mxnet -> keras .h5" ./build/weightbridge convert "$WORK/big-symbol.json" "$WORK/big-0000.params" --to keras -o "$WORK/back.h5"
 measure "inspect (sha256 of all)" ./build/weightbridge inspect "$WORK/big-0000.params"
 rm -rf "$WORK"
