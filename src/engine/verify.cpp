@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "weightbridge/convert.h"
 #include "weightbridge/error.h"
 
 namespace wb {
@@ -62,9 +63,11 @@ Array transpose(const Array& a, const std::vector<int>& perm) {
   return r;
 }
 
-// The same input for b: as is when the shapes agree, else moved between channels-first and
-// channels-last when that makes them agree.
-Array input_for(const Array& a, const Node& b_in, std::vector<std::string>& notes) {
+// The same input for b: moved to b's data format when the layers reading the input say the two
+// models hold it in different formats; else as is when the shapes agree, else moved between
+// channels-first and channels-last when that makes them agree.
+Array input_for(const Array& a, const Node& b_in, const std::string& format_a, const std::string& format_b,
+                std::vector<std::string>& notes) {
   Shape want = {a.shape.empty() ? 1 : a.shape[0]};
   for (const auto& d : b_in.attrs.at("shape")) want.push_back(d.get<int64_t>());
   auto agrees = [&](const Shape& s) {
@@ -73,13 +76,21 @@ Array input_for(const Array& a, const Node& b_in, std::vector<std::string>& note
       if (want[i] > 0 && want[i] != s[i]) return false;
     return true;
   };
-  if (agrees(a.shape)) return a;
   const size_t r = a.shape.size();
+  std::vector<int> to_last = {0}, to_first = {0, static_cast<int>(r > 0 ? r - 1 : 0)};
+  for (size_t i = 2; i < r; ++i) to_last.push_back(static_cast<int>(i));
+  to_last.push_back(1);
+  for (size_t i = 1; i + 1 < r; ++i) to_first.push_back(static_cast<int>(i));
+  if (r >= 3 && !format_a.empty() && !format_b.empty() && format_a != format_b) {
+    Array t = transpose(a, format_a == "channels_first" ? to_last : to_first);
+    if (agrees(t.shape)) {
+      notes.push_back(fmt::format("input '{}' given to b in its data format ({} -> {}): {} -> {}", b_in.name, format_a,
+                                  format_b, shape_str(a.shape), shape_str(t.shape)));
+      return t;
+    }
+  }
+  if (agrees(a.shape)) return a;
   if (r >= 3) {
-    std::vector<int> to_last = {0}, to_first = {0, static_cast<int>(r - 1)};
-    for (size_t i = 2; i < r; ++i) to_last.push_back(static_cast<int>(i));
-    to_last.push_back(1);
-    for (size_t i = 1; i + 1 < r; ++i) to_first.push_back(static_cast<int>(i));
     for (const auto& p : {to_last, to_first}) {
       Array t = transpose(a, p);
       if (agrees(t.shape)) {
@@ -153,9 +164,11 @@ VerifyResult verify_models(const Model& a, const Model& b, std::vector<Array> in
     fail(ErrorKind::Usage, fmt::format("the model has {} input(s) but {} were given", ins_a.size(), inputs.size()));
   }
   std::map<std::string, Array> feed_a, feed_b;
+  const auto formats_a = input_data_formats(a), formats_b = input_data_formats(b);
   for (size_t i = 0; i < inputs.size(); ++i) {
     feed_a[ins_a[i]->name] = inputs[i];
-    feed_b[ins_b[i]->name] = input_for(inputs[i], *ins_b[i], r.notes);
+    feed_b[ins_b[i]->name] =
+        input_for(inputs[i], *ins_b[i], formats_a.at(ins_a[i]->name), formats_b.at(ins_b[i]->name), r.notes);
   }
   const auto out_a = run_model(a, feed_a), out_b = run_model(b, feed_b);
   if (a.outputs.size() != b.outputs.size())
