@@ -130,17 +130,40 @@ OutputComparison compare(const Array& a, const Array& b, const VerifyOptions& op
   return c;
 }
 
+// b's value of a tensor moved to a's data format when the two hold it differently.
+Array in_a_format(const Array& v, const std::string& format_a, const std::string& format_b) {
+  const size_t r = v.shape.size();
+  if (r < 3 || format_a.empty() || format_b.empty() || format_a == format_b) return v;
+  std::vector<int> p = {0};
+  if (format_a == "channels_last") {  // b is channels_first
+    for (size_t i = 2; i < r; ++i) p.push_back(static_cast<int>(i));
+    p.push_back(1);
+  } else {
+    p.push_back(static_cast<int>(r - 1));
+    for (size_t i = 1; i + 1 < r; ++i) p.push_back(static_cast<int>(i));
+  }
+  return transpose(v, p);
+}
+
+std::string format_of(const std::map<std::string, std::string>& f, const std::string& name) {
+  auto it = f.find(name);
+  return it == f.end() ? "" : it->second;
+}
+
 // The first layer of a (in graph order) whose output differs from the same-named layer of b.
 void localise(const Model& a, const Model& b, const std::map<std::string, Array>& feed_a,
               const std::map<std::string, Array>& feed_b, const VerifyOptions& opt, VerifyResult& r) {
   const auto all_a = run_model(a, feed_a, true), all_b = run_model(b, feed_b, true);
+  const auto formats_a = data_formats(a), formats_b = data_formats(b);
   for (const auto& n : a.nodes) {
     if (n.op == "Input") continue;
     const Node* m = b.find(n.name);
     if (!m || m->op != n.op || m->attrs.value("activation", "") != n.attrs.value("activation", "")) continue;
     const auto ia = all_a.find(n.name), ib = all_b.find(n.name);
-    if (ia == all_a.end() || ib == all_b.end() || ia->second.shape != ib->second.shape) continue;
-    const OutputComparison c = compare(ia->second, ib->second, opt);
+    if (ia == all_a.end() || ib == all_b.end()) continue;
+    const Array vb = in_a_format(ib->second, format_of(formats_a, n.name), format_of(formats_b, n.name));
+    if (ia->second.shape != vb.shape) continue;
+    const OutputComparison c = compare(ia->second, vb, opt);
     if (!c.within) {
       r.first_divergence = n.name;
       r.divergence_max_abs = c.max_abs;
@@ -164,7 +187,7 @@ VerifyResult verify_models(const Model& a, const Model& b, std::vector<Array> in
     fail(ErrorKind::Usage, fmt::format("the model has {} input(s) but {} were given", ins_a.size(), inputs.size()));
   }
   std::map<std::string, Array> feed_a, feed_b;
-  const auto formats_a = input_data_formats(a), formats_b = input_data_formats(b);
+  const auto formats_a = data_formats(a), formats_b = data_formats(b);
   for (size_t i = 0; i < inputs.size(); ++i) {
     feed_a[ins_a[i]->name] = inputs[i];
     feed_b[ins_b[i]->name] =
@@ -174,7 +197,13 @@ VerifyResult verify_models(const Model& a, const Model& b, std::vector<Array> in
   if (a.outputs.size() != b.outputs.size())
     fail(ErrorKind::Mapping, fmt::format("the models have different output counts ({} vs {})", a.outputs.size(), b.outputs.size()));
   for (size_t i = 0; i < a.outputs.size(); ++i) {
-    OutputComparison c = compare(out_a.at(a.outputs[i]), out_b.at(b.outputs[i]), opt);
+    const std::string fa = format_of(formats_a, a.outputs[i]), fb = format_of(formats_b, b.outputs[i]);
+    const Array& yb = out_b.at(b.outputs[i]);
+    const Array yb_a = in_a_format(yb, fa, fb);
+    if (fa != fb && !fa.empty() && !fb.empty() && yb.shape.size() >= 3)
+      r.notes.push_back(fmt::format("output '{}' of b compared in a's data format ({} -> {}): {} -> {}", b.outputs[i], fb,
+                                    fa, shape_str(yb.shape), shape_str(yb_a.shape)));
+    OutputComparison c = compare(out_a.at(a.outputs[i]), yb_a, opt);
     c.name_a = a.outputs[i];
     c.name_b = b.outputs[i];
     r.ok = r.ok && c.within;

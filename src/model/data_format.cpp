@@ -65,10 +65,13 @@ Analysis analyse(const Model& m) {
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     const Node& n = m.nodes[i];
     size_t root;
+    const bool moves = n.op == "Flatten" && n.attrs.value("channels_last_first", false);
     if (kFormatted.count(n.op)) root = a.find(i);
-    else if (n.op == "GlobalPool" && !n.inputs.empty() && a.index.count(n.inputs[0])) root = a.of(n.inputs[0]);
+    else if ((n.op == "GlobalPool" || moves) && !n.inputs.empty() && a.index.count(n.inputs[0])) root = a.of(n.inputs[0]);
     else continue;
-    const std::string df = n.attrs.value("data_format", "channels_last");
+    // A Flatten that moves the channel axis last (Keras Flatten(data_format='channels_first')) reads
+    // a channels_first tensor.
+    const std::string df = moves ? "channels_first" : n.attrs.value("data_format", "channels_last");
     auto it = a.format.find(root);
     if (it != a.format.end() && it->second != df)
       fail(ErrorKind::Unsupported,
@@ -119,12 +122,14 @@ std::string axis_letters(int64_t r, bool cf, int64_t k) {  // Keras axis k (1..r
 
 // Feature order of flattening the source tensor (shape `s`, Keras axes 1..r) along `seq_src`
 // (source axes, slowest first) -> flattening the rewritten tensor as it is held.
-FeatPerm flatten_perm(const Node& n, const Shape& s, const std::vector<int64_t>& seq_src, const Flip& f) {
-  const auto r = static_cast<size_t>(f.r);
+// `seq_tgt` lists the source axes in the order the new flattening enumerates them; `src_cf` names
+// the axes (channels first or last in the source).
+FeatPerm flatten_perm(const Node& n, const Shape& s, const std::vector<int64_t>& seq_src,
+                      const std::vector<int64_t>& seq_tgt, bool src_cf) {
+  const size_t r = s.size();
+  const auto rr = static_cast<int64_t>(r);
   for (auto d : s)
     if (d <= 0) refuse(n, "the shape reaching this layer has unknown dimensions " + shape_str(s) + "; give --input-shape");
-  std::vector<int64_t> seq_tgt;  // source axes in the rewritten tensor's order
-  for (int64_t t = 1; t <= f.r; ++t) seq_tgt.push_back(f.back(t));
   // strides of the source flattening, per source axis
   std::vector<int64_t> stride(r + 1, 0);
   int64_t acc = 1;
@@ -144,12 +149,11 @@ FeatPerm flatten_perm(const Node& n, const Shape& s, const std::vector<int64_t>&
       idx[k] = 0;
     }
   }
-  const bool src_cf = f.to_last;
   std::string from, to, sizes;
-  for (auto k : seq_src) from += (from.empty() ? "" : ",") + axis_letters(f.r, src_cf, k);
-  for (auto k : seq_tgt) to += (to.empty() ? "" : ",") + axis_letters(f.r, src_cf, k);
-  for (int64_t k = 1; k <= f.r; ++k)
-    sizes += fmt::format("{}{}={}", sizes.empty() ? "" : ", ", axis_letters(f.r, src_cf, k), s[static_cast<size_t>(k - 1)]);
+  for (auto k : seq_src) from += (from.empty() ? "" : ",") + axis_letters(rr, src_cf, k);
+  for (auto k : seq_tgt) to += (to.empty() ? "" : ",") + axis_letters(rr, src_cf, k);
+  for (int64_t k = 1; k <= rr; ++k)
+    sizes += fmt::format("{}{}={}", sizes.empty() ? "" : ", ", axis_letters(rr, src_cf, k), s[static_cast<size_t>(k - 1)]);
   p.desc = fmt::format("rows reordered ({})->({}), {}, after '{}'", from, to, sizes, n.name);
   p.origin = n.name;
   return p;
@@ -207,6 +211,10 @@ struct Rewriter {
     for (auto& [root, f] : flips)
       if (f.r < 2) refuse(*m.find(a.format_from[root]), "the rank of its input is unknown; give --input-shape");
     for (auto& n : m.nodes) rewrite(n);
+    check_outputs();
+  }
+
+  void check_outputs() {
     for (const auto& o : m.outputs)
       if (const FeatPerm* p = feat_of(o))
         fail(ErrorKind::Unsupported,
@@ -248,7 +256,9 @@ struct Rewriter {
         const bool moves = op == "Flatten" && n.attrs.value("channels_last_first", false);
         for (int64_t k = moves ? 2 : 1; k <= in0->r; ++k) seq.push_back(k);
         if (moves) seq.push_back(1);
-        FeatPerm p = flatten_perm(n, shape_of(n, n.inputs[0]), seq, *in0);
+        std::vector<int64_t> seq_tgt;  // source axes in the rewritten tensor's order
+        for (int64_t t = 1; t <= in0->r; ++t) seq_tgt.push_back(in0->back(t));
+        FeatPerm p = flatten_perm(n, shape_of(n, n.inputs[0]), seq, seq_tgt, in0->to_last);
         if (op == "Flatten") n.attrs["channels_last_first"] = false;
         if (!is_identity(p.src)) feats[n.name] = std::move(p);
       } else if (fin) {
@@ -400,13 +410,75 @@ struct Rewriter {
   }
 };
 
+// Keras applies a layer's softmax activation over the last axis whatever its data_format, so the
+// channel softmax of a channels_last layer becomes an explicit Softmax(axis) layer after it, which
+// the rewrite then maps like any other axis.
+void split_softmax_activations(Model& m, Analysis& a, const std::string& target) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < m.nodes.size(); ++i) {
+    const Node& n = m.nodes[i];
+    auto it = a.format.find(a.find(i));
+    if (kFormatted.count(n.op) && it != a.format.end() && it->second != target &&
+        n.attrs.value("activation", "") == "softmax")
+      names.push_back(n.name);
+  }
+  for (const auto& name : names) {
+    std::string sm = name + "_softmax";
+    while (m.find(sm)) sm += "_";
+    auto pos = std::find_if(m.nodes.begin(), m.nodes.end(), [&](const Node& n) { return n.name == name; });
+    pos->attrs["activation"] = "linear";
+    for (auto& n : m.nodes)
+      for (auto& in : n.inputs)
+        if (in == name) in = sm;
+    for (auto& o : m.outputs)
+      if (o == name) o = sm;
+    Node s;
+    s.name = sm;
+    s.op = "Activation";
+    s.attrs = {{"activation", "softmax"}, {"axis", -1}};
+    s.inputs = {name};
+    m.nodes.insert(pos + 1, std::move(s));
+    m.prov.notes.push_back(fmt::format("layer {}: softmax activation split into layer {} (Keras applies it over the last "
+                                       "axis, which the data format changes)", name, sm));
+  }
+}
+
 }  // namespace
 
-std::map<std::string, std::string> input_data_formats(const Model& m) {
+void fold_flatten_transposes(Model& m) {
+  const auto shapes = infer_shapes(m);
+  for (size_t i = 0; i < m.nodes.size(); ++i) {
+    const Node& f = m.nodes[i];
+    if (f.op != "Flatten" || !f.attrs.value("channels_last_first", false) || f.inputs.empty()) continue;
+    const auto s = shapes.find(f.inputs[0]);
+    if (s == shapes.end() || s->second.size() < 2) continue;
+    Model copy = m;
+    try {
+      Rewriter rw{copy, "", shapes, analyse(copy), {}, {}, {}};
+      const auto r = static_cast<int64_t>(s->second.size());
+      std::vector<int64_t> seq_src, seq_tgt;
+      for (int64_t k = 2; k <= r; ++k) seq_src.push_back(k);
+      seq_src.push_back(1);
+      for (int64_t k = 1; k <= r; ++k) seq_tgt.push_back(k);
+      rw.feats[f.name] = flatten_perm(f, s->second, seq_src, seq_tgt, true);
+      copy.nodes[i].attrs["channels_last_first"] = false;
+      for (size_t j = i + 1; j < copy.nodes.size(); ++j) rw.rewrite(copy.nodes[j]);
+      rw.check_outputs();
+      copy.prov.notes.push_back(fmt::format(
+          "layer {}: channels-last flatten of a channels_first tensor folded into the rows of the layers after it "
+          "(MXNet Flatten is channels-first)", f.name));
+      for (auto& note : rw.notes) copy.prov.notes.push_back(std::move(note));
+    } catch (const Error&) {
+      continue;  // some reader of the features cannot be re-ordered: the exporter keeps the transpose
+    }
+    m = std::move(copy);
+  }
+}
+
+std::map<std::string, std::string> data_formats(const Model& m) {
   Analysis a = analyse(m);
   std::map<std::string, std::string> out;
   for (const auto& n : m.nodes) {
-    if (n.op != "Input") continue;
     auto it = a.format.find(a.of(n.name));
     out[n.name] = it == a.format.end() ? "" : it->second;
   }
@@ -416,9 +488,18 @@ std::map<std::string, std::string> input_data_formats(const Model& m) {
 void rewrite_data_format(Model& m, const std::string& target) {
   if (target != "channels_first" && target != "channels_last")
     fail(ErrorKind::Usage, "--data-format takes channels_first or channels_last");
+  {
+    Analysis a = analyse(m);
+    split_softmax_activations(m, a, target);
+  }
   Rewriter rw{m, target, infer_shapes(m), analyse(m), {}, {}, {}};
   if (rw.a.format.empty()) {
-    m.prov.notes.push_back("--data-format " + target + ": the model has no layer with a data_format; nothing to rewrite");
+    for (const auto& n : m.nodes)
+      if (n.op == "Input" && n.attrs.at("shape").size() >= 2)
+        fail(ErrorKind::Unsupported,
+             fmt::format("no layer of the model declares a data format, so nothing tells which axis of input '{}' {} "
+                         "holds the channels (--data-format)", n.name, n.attrs.at("shape").dump()));
+    m.prov.notes.push_back("--data-format " + target + ": the model has no image layers; nothing to rewrite");
     return;
   }
   rw.run();
