@@ -157,7 +157,6 @@ bool run(const ConvertOptions& o) {
   if (o.to == "mxnet") {
     // MXNet's fused RNN has only sigmoid gates: with the option, the export (not the source model
     // that --verify compares against) uses sigmoid where Keras used hard_sigmoid.
-    wb::fold_flatten_transposes(m);
     wb::Model target_model = m;
     if (o.sigmoid_for_hard_sigmoid)
       for (const auto& name : wb::sigmoid_for_hard_sigmoid(target_model))

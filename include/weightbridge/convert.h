@@ -95,12 +95,6 @@ KerasExport export_keras(const Model& m);
 // naming the layer. Each rewritten weight's transform records what was done.
 void rewrite_data_format(Model& m, const std::string& target);
 
-// A Flatten that moves the channel axis of a channels_first tensor last (Keras >= 2.2 with
-// data_format channels_first) becomes a plain Flatten, the layers reading its features (Dense rows,
-// per-feature weights) re-ordered to match, when every reader can be; used for MXNet targets,
-// whose Flatten is channels-first. Others keep the transpose.
-void fold_flatten_transposes(Model& m);
-
 // The data format each layer's output is held in, judged from the layers that produce or read it
 // ("" when no layer with a data_format is joined to it through layout-keeping layers).
 std::map<std::string, std::string> data_formats(const Model& m);

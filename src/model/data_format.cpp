@@ -43,6 +43,7 @@ struct Analysis {
   std::vector<size_t> parent;                 // union-find over node indices
   std::map<size_t, std::string> format;       // class root -> data format of its image layers
   std::map<size_t, std::string> format_from;  // class root -> a layer that declares it
+  std::map<size_t, std::string> conflict;     // class root -> why its layers disagree
 
   size_t find(size_t i) {
     while (parent[i] != i) i = parent[i] = parent[parent[i]];
@@ -73,10 +74,10 @@ Analysis analyse(const Model& m) {
     // a channels_first tensor.
     const std::string df = moves ? "channels_first" : n.attrs.value("data_format", "channels_last");
     auto it = a.format.find(root);
-    if (it != a.format.end() && it->second != df)
-      fail(ErrorKind::Unsupported,
-           fmt::format("layer '{}' is {} but layer '{}' on the same tensors is {}", n.name, df, a.format_from[root],
-                       it->second));
+    if (it != a.format.end() && it->second != df && !a.conflict.count(root))
+      a.conflict[root] = fmt::format("layer '{}' is {} but layer '{}' on the same tensors is {}", n.name, df,
+                                     a.format_from[root], it->second);
+    if (it != a.format.end()) continue;
     a.format[root] = df;
     a.format_from[root] = n.name;
   }
@@ -186,6 +187,10 @@ struct Rewriter {
     auto it = flips.find(a.of(name));
     return it == flips.end() ? nullptr : &it->second;
   }
+  std::string format_of(const std::string& name) {
+    auto it = a.format.find(a.of(name));
+    return it == a.format.end() ? "" : it->second;
+  }
   const FeatPerm* feat_of(const std::string& name) {
     auto it = feats.find(name);
     return it == feats.end() ? nullptr : &it->second;
@@ -260,6 +265,18 @@ struct Rewriter {
         for (int64_t t = 1; t <= in0->r; ++t) seq_tgt.push_back(in0->back(t));
         FeatPerm p = flatten_perm(n, shape_of(n, n.inputs[0]), seq, seq_tgt, in0->to_last);
         if (op == "Flatten") n.attrs["channels_last_first"] = false;
+        if (!is_identity(p.src)) feats[n.name] = std::move(p);
+      } else if (op == "Flatten" && n.attrs.value("channels_last_first", false) && format_of(n.inputs[0]) == target) {
+        // A channels_first tensor flattened in (H, W, C) order: the target flattens it as it is
+        // held, and the readers of the features follow (native layout, as MXNet's Flatten).
+        const Shape& s = shape_of(n, n.inputs[0]);
+        std::vector<int64_t> seq_src, seq_tgt;
+        for (int64_t k = 2; k <= static_cast<int64_t>(s.size()); ++k) seq_src.push_back(k);
+        seq_src.push_back(1);
+        for (int64_t k = 1; k <= static_cast<int64_t>(s.size()); ++k) seq_tgt.push_back(k);
+        FeatPerm p = flatten_perm(n, s, seq_src, seq_tgt, true);
+        n.attrs["channels_last_first"] = false;
+        notes.push_back(fmt::format("layer {}: flattens the {} tensor as it is held (its readers re-ordered)", n.name, target));
         if (!is_identity(p.src)) feats[n.name] = std::move(p);
       } else if (fin) {
         if (shape_of(n, n.inputs[0]).size() != 1) refuse(n, "reads re-ordered features as a multi-axis tensor");
@@ -445,42 +462,13 @@ void split_softmax_activations(Model& m, Analysis& a, const std::string& target)
 
 }  // namespace
 
-void fold_flatten_transposes(Model& m) {
-  const auto shapes = infer_shapes(m);
-  for (size_t i = 0; i < m.nodes.size(); ++i) {
-    const Node& f = m.nodes[i];
-    if (f.op != "Flatten" || !f.attrs.value("channels_last_first", false) || f.inputs.empty()) continue;
-    const auto s = shapes.find(f.inputs[0]);
-    if (s == shapes.end() || s->second.size() < 2) continue;
-    Model copy = m;
-    try {
-      Rewriter rw{copy, "", shapes, analyse(copy), {}, {}, {}};
-      const auto r = static_cast<int64_t>(s->second.size());
-      std::vector<int64_t> seq_src, seq_tgt;
-      for (int64_t k = 2; k <= r; ++k) seq_src.push_back(k);
-      seq_src.push_back(1);
-      for (int64_t k = 1; k <= r; ++k) seq_tgt.push_back(k);
-      rw.feats[f.name] = flatten_perm(f, s->second, seq_src, seq_tgt, true);
-      copy.nodes[i].attrs["channels_last_first"] = false;
-      for (size_t j = i + 1; j < copy.nodes.size(); ++j) rw.rewrite(copy.nodes[j]);
-      rw.check_outputs();
-      copy.prov.notes.push_back(fmt::format(
-          "layer {}: channels-last flatten of a channels_first tensor folded into the rows of the layers after it "
-          "(MXNet Flatten is channels-first)", f.name));
-      for (auto& note : rw.notes) copy.prov.notes.push_back(std::move(note));
-    } catch (const Error&) {
-      continue;  // some reader of the features cannot be re-ordered: the exporter keeps the transpose
-    }
-    m = std::move(copy);
-  }
-}
-
 std::map<std::string, std::string> data_formats(const Model& m) {
   Analysis a = analyse(m);
   std::map<std::string, std::string> out;
   for (const auto& n : m.nodes) {
-    auto it = a.format.find(a.of(n.name));
-    out[n.name] = it == a.format.end() ? "" : it->second;
+    const size_t root = a.of(n.name);
+    auto it = a.format.find(root);
+    out[n.name] = it == a.format.end() || a.conflict.count(root) ? "" : it->second;
   }
   return out;
 }
@@ -490,6 +478,7 @@ void rewrite_data_format(Model& m, const std::string& target) {
     fail(ErrorKind::Usage, "--data-format takes channels_first or channels_last");
   {
     Analysis a = analyse(m);
+    if (!a.conflict.empty()) fail(ErrorKind::Unsupported, a.conflict.begin()->second + " (--data-format needs one layout per tensor)");
     split_softmax_activations(m, a, target);
   }
   Rewriter rw{m, target, infer_shapes(m), analyse(m), {}, {}, {}};
@@ -505,12 +494,9 @@ void rewrite_data_format(Model& m, const std::string& target) {
   rw.run();
   std::set<std::string> from;
   for (const auto& [root, f] : rw.flips) from.insert(f.to_last ? "channels_first" : "channels_last");
-  if (rw.flips.empty()) {
-    m.prov.notes.push_back("--data-format " + target + ": the model is already " + target);
-  } else {
-    m.prov.notes.push_back(fmt::format("data format rewritten {} -> {} (--data-format)", *from.begin(), target));
-    for (auto& note : rw.notes) m.prov.notes.push_back(std::move(note));
-  }
+  if (rw.flips.empty()) m.prov.notes.push_back("--data-format " + target + ": the model is already " + target);
+  else m.prov.notes.push_back(fmt::format("data format rewritten {} -> {} (--data-format)", *from.begin(), target));
+  for (auto& note : rw.notes) m.prov.notes.push_back(std::move(note));
   m.prov.data_format = target;
   validate_model(m);
 }
