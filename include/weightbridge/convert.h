@@ -90,9 +90,13 @@ KerasExport export_keras(const Model& m);
 // data_format, the Input shapes, BatchNorm / LayerNorm / Concat / softmax axes, PReLU alpha and
 // shared_axes, Permute dims, and the weights whose index runs over a flattened feature map (Dense
 // rows after a Flatten, and per-feature weights between them). Convolution kernels are layout
-// independent in the canonical (Keras 2) layout and stay as they are. What cannot be rewritten
-// exactly (a Dense or RNN on an image tensor, a Reshape that would reorder elements) is refused
-// naming the layer. Each rewritten weight's transform records what was done.
+// independent in the canonical (Keras 2) layout and stay as they are. Every Flatten of an image
+// tensor ends up flattening it as it is held (a channels_first tensor flattened in (H, W, C) order
+// becomes a plain Flatten with its readers re-ordered); a layer's own softmax activation (Keras
+// applies it over the last axis) is split into a Softmax layer over the channel axis. What cannot
+// be rewritten exactly (a Dense or RNN on an image tensor, a Reshape that would reorder elements,
+// flattened features as a model output, two layouts on one tensor) is refused naming the layer.
+// Each rewritten weight's transform records what was done.
 void rewrite_data_format(Model& m, const std::string& target);
 
 // The data format each layer's output is held in, judged from the layers that produce or read it
