@@ -23,6 +23,8 @@ struct ConvertOptions {
   std::string arch;
   std::string dtype = "keep";
   std::string kernel_flip;
+  std::string flatten_order;  // --flatten-order
+  std::string data_format;    // --data-format
   std::string input_shape;
   bool densify = false;
   std::string manifest;
@@ -73,7 +75,9 @@ void write_manifest(const ConvertOptions& o, const wb::Model& m, const json& ten
   json policy = {{"strict", !(p.allow_missing || p.ignore_extra || p.skip_mismatch)}, {"allow_missing", p.allow_missing},
                  {"ignore_extra", p.ignore_extra}, {"skip_mismatch", p.skip_mismatch}, {"cast_dtype", p.cast_dtype},
                  {"map", o.policy.map_file.empty() ? json(nullptr) : json(o.policy.map_file)}, {"dtype", o.dtype}, {"kernel_flip", o.kernel_flip.empty() ? json(nullptr) : json(o.kernel_flip)},
-                 {"densify", o.densify}, {"input_shape", o.input_shape.empty() ? json(nullptr) : json(o.input_shape)}};
+                 {"densify", o.densify},
+                 {"flatten_order", o.flatten_order.empty() ? json(nullptr) : json(o.flatten_order)},
+                 {"data_format", o.data_format.empty() ? json(nullptr) : json(o.data_format)}, {"input_shape", o.input_shape.empty() ? json(nullptr) : json(o.input_shape)}};
   json doc = {{"tool", "weightbridge 0.1.0"}, {"sources", o.sources}, {"arch", o.arch.empty() ? json(nullptr) : json(o.arch)},
               {"source", {{"format", m.prov.format}, {"framework", m.prov.framework}, {"version", m.prov.version},
                           {"backend", m.prov.backend}, {"data_format", m.prov.data_format}}},
@@ -169,7 +173,7 @@ void print_table(const json& rows) {
 
 bool run(const ConvertOptions& o) {
   if (o.to != "mxnet" && o.to != "keras") wb::fail(wb::ErrorKind::Usage, "--to must be mxnet or keras");
-  wb::ImportOptions io = import_options(o.kernel_flip, o.input_shape);
+  wb::ImportOptions io = import_options(o.kernel_flip, o.input_shape, o.flatten_order);
   io.densify = o.densify;
   apply_policy(o.policy, io);
   std::vector<std::string> inputs = o.sources;
@@ -177,6 +181,7 @@ bool run(const ConvertOptions& o) {
   wb::Model m = wb::load_model(o.sources, o.arch.empty() ? std::nullopt : std::optional<std::string>(o.arch), io);
   check_statistics(m, o.strict_statistics, o.sources.front());
   const wb::Model source = m;  // --verify compares against the source as read, before any --dtype cast
+  if (!o.data_format.empty()) wb::rewrite_data_format(m, o.data_format);
   apply_dtype(m, o.dtype, o.sources.front());
   check_output_path(o);
   size_t n_tensors = 0;
@@ -265,6 +270,12 @@ void setup_convert(CLI::App& app, int& exit_status) {
   cmd->add_option("--dtype", o->dtype, "keep (default), float32, float16, float64, bfloat16");
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
   cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224 (when the files do not say)");
+  cmd->add_option("--data-format", o->data_format,
+                  "channels_first|channels_last: rewrite the model to hold images in this layout (layer configs, input "
+                  "shape, axes, Dense rows after a Flatten)");
+  cmd->add_option("--flatten-order", o->flatten_order,
+                  "channels_first|channels_last: the feature order, (C, H, W) or (H, W, C), of a Flatten whose order the "
+                  "file's metadata cannot tell");
   cmd->add_flag("--densify", o->densify, "Read MXNet sparse (row_sparse/csr) parameters as dense arrays");
   cmd->add_option("--symbol-dialect", o->symbol_dialect, "attrs (MXNet >= 1.0, default) or attr (readable by MXNet 0.9-0.12)");
   cmd->add_option("--manifest", o->manifest, "Write a JSON record of every tensor's source, target, transform and sha256");

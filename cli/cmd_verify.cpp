@@ -13,7 +13,7 @@ void setup_verify(CLI::App& app, int& exit_status) {
   struct Options {
     std::vector<std::string> src, dst, inputs;
     wb::VerifyOptions v;
-    std::string kernel_flip, kernel_flip_against, input_shape;
+    std::string kernel_flip, kernel_flip_against, input_shape, flatten_order, flatten_order_against;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("verify", "Run two models on the same input and compare every output element");
@@ -26,9 +26,11 @@ void setup_verify(CLI::App& app, int& exit_status) {
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no for a Keras 1 source");
   cmd->add_option("--kernel-flip-against", o->kernel_flip_against, "yes|no for a Keras 1 file given with --against");
   cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, when the files do not say");
+  cmd->add_option("--flatten-order", o->flatten_order, "channels_first|channels_last: Flatten feature order of the source when its metadata cannot tell");
+  cmd->add_option("--flatten-order-against", o->flatten_order_against, "channels_first|channels_last: the same for the --against model");
   cmd->callback([o, &exit_status] {
-    const wb::Model a = wb::load_model(o->src, std::nullopt, import_options(o->kernel_flip, o->input_shape));
-    const wb::Model b = wb::load_model(o->dst, std::nullopt, import_options(o->kernel_flip_against, o->input_shape));
+    const wb::Model a = wb::load_model(o->src, std::nullopt, import_options(o->kernel_flip, o->input_shape, o->flatten_order));
+    const wb::Model b = wb::load_model(o->dst, std::nullopt, import_options(o->kernel_flip_against, o->input_shape, o->flatten_order_against));
     std::vector<wb::Array> inputs;
     for (const auto& p : o->inputs) inputs.push_back(read_input(p));
     std::cout << fmt::format("a: {} {} ({})\nb: {} {} ({})\n", a.prov.framework, a.prov.version, a.prov.format,

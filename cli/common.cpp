@@ -32,8 +32,12 @@ wb::Shape parse_shape(const std::string& s) {
 
 }  // namespace
 
-wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape) {
+wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape,
+                                 const std::string& flatten_order) {
   wb::ImportOptions io;
+  if (!flatten_order.empty() && flatten_order != "channels_first" && flatten_order != "channels_last")
+    wb::fail(wb::ErrorKind::Usage, "--flatten-order takes channels_first ((C, H, W) rows) or channels_last ((H, W, C) rows)");
+  io.flatten_order = flatten_order;
   if (!kernel_flip.empty()) {
     if (kernel_flip != "yes" && kernel_flip != "no") wb::fail(wb::ErrorKind::Usage, "--kernel-flip takes yes or no");
     io.kernel_flip = kernel_flip == "yes";

@@ -10,7 +10,8 @@
 namespace wbcli {
 
 // --kernel-flip yes|no and --input-shape D1,D2,... as ImportOptions ("" = not given).
-wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape);
+wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape,
+                                 const std::string& flatten_order = {});
 
 // Loading-policy options shared by the verbs that load models: --allow-missing, --ignore-extra,
 // --skip-mismatch, --cast-dtype, --map FILE, --kernel-layout keras|mxnet.

@@ -1,5 +1,6 @@
 // Importers (files -> Model) and exporters (Model -> files).
 #pragma once
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,10 @@ struct ImportOptions {
   std::optional<bool> mxnet_kernel_layout;
   std::optional<Shape> input_shape;  // overrides the input shape (without batch)
   bool densify = false;              // read MXNet sparse (row_sparse, csr) parameters as dense
+  // --flatten-order: the feature order a Flatten of a channels_first (or unknown-layout) tensor
+  // emits when the file's metadata cannot tell (formats-keras.md 10.4): "channels_first" = (C, H, W),
+  // "channels_last" = (H, W, C), "" = decide from the metadata or refuse.
+  std::string flatten_order;
   LoadPolicy policy;
   std::shared_ptr<NameMap> map;      // --map, or null
 };
@@ -83,5 +88,23 @@ struct KerasExport {
   std::vector<keras::H5WriteLayer> layers;
 };
 KerasExport export_keras(const Model& m);
+
+// --data-format: rewrites a model to hold its image tensors in `target` ("channels_first" or
+// "channels_last"), between import and export (formats-keras.md 10): every spatial layer's
+// data_format, the Input shapes, BatchNorm / LayerNorm / Concat / softmax axes, PReLU alpha and
+// shared_axes, Permute dims, and the weights whose index runs over a flattened feature map (Dense
+// rows after a Flatten, and per-feature weights between them). Convolution kernels are layout
+// independent in the canonical (Keras 2) layout and stay as they are. Every Flatten of an image
+// tensor ends up flattening it as it is held (a channels_first tensor flattened in (H, W, C) order
+// becomes a plain Flatten with its readers re-ordered); a layer's own softmax activation (Keras
+// applies it over the last axis) is split into a Softmax layer over the channel axis. What cannot
+// be rewritten exactly (a Dense or RNN on an image tensor, a Reshape that would reorder elements,
+// flattened features as a model output, two layouts on one tensor) is refused naming the layer.
+// Each rewritten weight's transform records what was done.
+void rewrite_data_format(Model& m, const std::string& target);
+
+// The data format each layer's output is held in, judged from the layers that produce or read it
+// ("" when no layer with a data_format is joined to it through layout-keeping layers).
+std::map<std::string, std::string> data_formats(const Model& m);
 
 }  // namespace wb

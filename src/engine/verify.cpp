@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "weightbridge/convert.h"
 #include "weightbridge/error.h"
 
 namespace wb {
@@ -62,9 +63,11 @@ Array transpose(const Array& a, const std::vector<int>& perm) {
   return r;
 }
 
-// The same input for b: as is when the shapes agree, else moved between channels-first and
-// channels-last when that makes them agree.
-Array input_for(const Array& a, const Node& b_in, std::vector<std::string>& notes) {
+// The same input for b: moved to b's data format when the layers reading the input say the two
+// models hold it in different formats; else as is when the shapes agree, else moved between
+// channels-first and channels-last when that makes them agree.
+Array input_for(const Array& a, const Node& b_in, const std::string& format_a, const std::string& format_b,
+                std::vector<std::string>& notes) {
   Shape want = {a.shape.empty() ? 1 : a.shape[0]};
   for (const auto& d : b_in.attrs.at("shape")) want.push_back(d.get<int64_t>());
   auto agrees = [&](const Shape& s) {
@@ -73,13 +76,21 @@ Array input_for(const Array& a, const Node& b_in, std::vector<std::string>& note
       if (want[i] > 0 && want[i] != s[i]) return false;
     return true;
   };
-  if (agrees(a.shape)) return a;
   const size_t r = a.shape.size();
+  std::vector<int> to_last = {0}, to_first = {0, static_cast<int>(r > 0 ? r - 1 : 0)};
+  for (size_t i = 2; i < r; ++i) to_last.push_back(static_cast<int>(i));
+  to_last.push_back(1);
+  for (size_t i = 1; i + 1 < r; ++i) to_first.push_back(static_cast<int>(i));
+  if (r >= 3 && !format_a.empty() && !format_b.empty() && format_a != format_b) {
+    Array t = transpose(a, format_a == "channels_first" ? to_last : to_first);
+    if (agrees(t.shape)) {
+      notes.push_back(fmt::format("input '{}' given to b in its data format ({} -> {}): {} -> {}", b_in.name, format_a,
+                                  format_b, shape_str(a.shape), shape_str(t.shape)));
+      return t;
+    }
+  }
+  if (agrees(a.shape)) return a;
   if (r >= 3) {
-    std::vector<int> to_last = {0}, to_first = {0, static_cast<int>(r - 1)};
-    for (size_t i = 2; i < r; ++i) to_last.push_back(static_cast<int>(i));
-    to_last.push_back(1);
-    for (size_t i = 1; i + 1 < r; ++i) to_first.push_back(static_cast<int>(i));
     for (const auto& p : {to_last, to_first}) {
       Array t = transpose(a, p);
       if (agrees(t.shape)) {
@@ -119,17 +130,40 @@ OutputComparison compare(const Array& a, const Array& b, const VerifyOptions& op
   return c;
 }
 
+// b's value of a tensor moved to a's data format when the two hold it differently.
+Array in_a_format(const Array& v, const std::string& format_a, const std::string& format_b) {
+  const size_t r = v.shape.size();
+  if (r < 3 || format_a.empty() || format_b.empty() || format_a == format_b) return v;
+  std::vector<int> p = {0};
+  if (format_a == "channels_last") {  // b is channels_first
+    for (size_t i = 2; i < r; ++i) p.push_back(static_cast<int>(i));
+    p.push_back(1);
+  } else {
+    p.push_back(static_cast<int>(r - 1));
+    for (size_t i = 1; i + 1 < r; ++i) p.push_back(static_cast<int>(i));
+  }
+  return transpose(v, p);
+}
+
+std::string format_of(const std::map<std::string, std::string>& f, const std::string& name) {
+  auto it = f.find(name);
+  return it == f.end() ? "" : it->second;
+}
+
 // The first layer of a (in graph order) whose output differs from the same-named layer of b.
 void localise(const Model& a, const Model& b, const std::map<std::string, Array>& feed_a,
               const std::map<std::string, Array>& feed_b, const VerifyOptions& opt, VerifyResult& r) {
   const auto all_a = run_model(a, feed_a, true), all_b = run_model(b, feed_b, true);
+  const auto formats_a = data_formats(a), formats_b = data_formats(b);
   for (const auto& n : a.nodes) {
     if (n.op == "Input") continue;
     const Node* m = b.find(n.name);
     if (!m || m->op != n.op || m->attrs.value("activation", "") != n.attrs.value("activation", "")) continue;
     const auto ia = all_a.find(n.name), ib = all_b.find(n.name);
-    if (ia == all_a.end() || ib == all_b.end() || ia->second.shape != ib->second.shape) continue;
-    const OutputComparison c = compare(ia->second, ib->second, opt);
+    if (ia == all_a.end() || ib == all_b.end()) continue;
+    const Array vb = in_a_format(ib->second, format_of(formats_a, n.name), format_of(formats_b, n.name));
+    if (ia->second.shape != vb.shape) continue;
+    const OutputComparison c = compare(ia->second, vb, opt);
     if (!c.within) {
       r.first_divergence = n.name;
       r.divergence_max_abs = c.max_abs;
@@ -153,15 +187,23 @@ VerifyResult verify_models(const Model& a, const Model& b, std::vector<Array> in
     fail(ErrorKind::Usage, fmt::format("the model has {} input(s) but {} were given", ins_a.size(), inputs.size()));
   }
   std::map<std::string, Array> feed_a, feed_b;
+  const auto formats_a = data_formats(a), formats_b = data_formats(b);
   for (size_t i = 0; i < inputs.size(); ++i) {
     feed_a[ins_a[i]->name] = inputs[i];
-    feed_b[ins_b[i]->name] = input_for(inputs[i], *ins_b[i], r.notes);
+    feed_b[ins_b[i]->name] =
+        input_for(inputs[i], *ins_b[i], formats_a.at(ins_a[i]->name), formats_b.at(ins_b[i]->name), r.notes);
   }
   const auto out_a = run_model(a, feed_a), out_b = run_model(b, feed_b);
   if (a.outputs.size() != b.outputs.size())
     fail(ErrorKind::Mapping, fmt::format("the models have different output counts ({} vs {})", a.outputs.size(), b.outputs.size()));
   for (size_t i = 0; i < a.outputs.size(); ++i) {
-    OutputComparison c = compare(out_a.at(a.outputs[i]), out_b.at(b.outputs[i]), opt);
+    const std::string fa = format_of(formats_a, a.outputs[i]), fb = format_of(formats_b, b.outputs[i]);
+    const Array& yb = out_b.at(b.outputs[i]);
+    const Array yb_a = in_a_format(yb, fa, fb);
+    if (fa != fb && !fa.empty() && !fb.empty() && yb.shape.size() >= 3)
+      r.notes.push_back(fmt::format("output '{}' of b compared in a's data format ({} -> {}): {} -> {}", b.outputs[i], fb,
+                                    fa, shape_str(yb.shape), shape_str(yb_a.shape)));
+    OutputComparison c = compare(out_a.at(a.outputs[i]), yb_a, opt);
     c.name_a = a.outputs[i];
     c.name_b = b.outputs[i];
     r.ok = r.ok && c.within;

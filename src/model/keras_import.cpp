@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cmath>
 #include <regex>
 #include <set>
@@ -195,6 +197,8 @@ struct Ctx {
   std::map<std::string, const keras::H5Layer*> by_name;
   std::set<std::string> used;
   Model* model;
+  std::string writer_version;  // keras_version of the file, else of the model JSON; "" unknown
+  bool keras1_config = false;  // the config uses Keras 1 keys or class names
 };
 
 [[noreturn]] void mapping_error(const std::string& layer, const std::string& what) {
@@ -467,6 +471,78 @@ void import_rnn_layer(Ctx& c, const KLayer& k, Node& n) {
   import_keras_rnn(src, n, c.model->prov.notes);
 }
 
+// Layout of the tensor reaching `n` (its first input), following layers that keep the layout:
+// "channels_first" / "channels_last" from the nearest layer that declares a data_format, "" unknown.
+std::string upstream_layout(const Ctx& c, const Node& n) {
+  static const std::set<std::string> kKeep = {"Activation", "LeakyReLU", "Dropout", "BatchNorm", "PReLU", "LayerNorm",
+                                              "GroupNorm", "Scalar", "Add", "Multiply", "Subtract", "Average",
+                                              "Maximum", "Minimum", "Concat"};
+  const Node* cur = n.inputs.empty() ? nullptr : c.model->find(n.inputs[0]);
+  for (int guard = 0; cur && guard < 100000; ++guard) {
+    if (cur->op != "GlobalPool" && cur->attrs.contains("data_format") && cur->attrs["data_format"].is_string())
+      return cur->attrs["data_format"];
+    if (!kKeep.count(cur->op) || cur->inputs.empty()) return "";
+    cur = c.model->find(cur->inputs[0]);
+  }
+  return "";
+}
+
+// (major, minor, patch) of a Keras version string ("2.2.4", "2.2.4-tf", "2.2.4.3"); nullopt if unreadable.
+std::optional<std::array<int, 3>> parse_version(const std::string& v) {
+  std::array<int, 3> out = {0, 0, 0};
+  const int got = std::sscanf(v.c_str(), "%d.%d.%d", &out[0], &out[1], &out[2]);
+  if (got < 1) return std::nullopt;
+  return out;
+}
+
+// Which order a Flatten emits its features in (formats-keras.md 10.4). The canonical attribute
+// channels_last_first = move the channel axis last before flattening. A data_format in the config
+// decides; without one, Keras 1 and Keras 2.0-2.1.5 flatten the tensor as it is (no such argument),
+// 2.1.6-2.1.x default to channels_last (as it is), and from 2.2 the default is the loading
+// machine's image_data_format, which no file records. --flatten-order settles what the metadata cannot.
+void import_flatten(Ctx& c, const json& cfg, Node& n) {
+  n.op = "Flatten";
+  const std::string layout = upstream_layout(c, n);
+  std::optional<bool> move;
+  std::string reason;
+  const bool has_key = cfg.contains("data_format") && cfg["data_format"].is_string();
+  if (has_key) {
+    move = cfg["data_format"] == "channels_first";
+  } else {
+    const auto v = parse_version(c.writer_version);
+    if (c.writer_version.empty() && c.keras1_config) move = false;  // Keras 1
+    else if (v && ((*v)[0] == 1 || ((*v)[0] == 2 && (*v)[1] < 2))) move = false;  // Keras 1, 2.0-2.1.x
+    else if (layout == "channels_last") move = false;
+    else if (c.writer_version.empty())
+      reason = "the file records no keras_version and the Flatten config has no data_format";
+    else
+      reason = "keras_version " + c.writer_version + " defaults Flatten's data_format to the loading machine's "
+               "image_data_format, and this config has none";
+  }
+  // A Flatten of a one-axis tensor has no order to decide.
+  if (!move) {
+    const auto shapes = infer_shapes(*c.model);
+    const auto it = n.inputs.empty() ? shapes.end() : shapes.find(n.inputs[0]);
+    if (it != shapes.end() && it->second.size() <= 1) move = false;
+  }
+  if (!c.opt.flatten_order.empty() && layout != "channels_last") {
+    const bool want = c.opt.flatten_order == "channels_last";
+    if (move && *move != want)
+      c.model->prov.notes.push_back(fmt::format(
+          "layer {}: --flatten-order {} overrides the file's metadata ({} order)", n.name, c.opt.flatten_order,
+          *move ? "(H, W, C)" : "(C, H, W)"));
+    move = want;
+  }
+  if (!move)
+    fail(ErrorKind::Unsupported,
+         "cannot tell the order this Flatten emits its features in (it fixes the row order of the Dense after it): " +
+             reason + "; pass --flatten-order channels_first if the model was trained with features in (C, H, W) order "
+             "(Keras 1, Keras <= 2.1.5, MXNet, Theano-era files) or --flatten-order channels_last for (H, W, C) order "
+             "(Keras >= 2.2 with image_data_format channels_first)",
+         {}, "layer '" + n.name + "'");
+  n.attrs = {{"channels_last_first", *move}};
+}
+
 void import_layer(Ctx& c, const KLayer& k, Node& n) {
   const std::string& cls = k.cls;
   const json& cfg = k.cfg;
@@ -556,8 +632,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
       n.op = "ZeroPadding";
       n.attrs = {{"rank", rank}, {"padding", pads}, {"data_format", data_format_of(cfg)}};
     } else if (cls == "Flatten") {
-      n.op = "Flatten";
-      n.attrs = {{"channels_last_first", cfg.value("data_format", json("channels_last")) == "channels_first"}};
+      import_flatten(c, cfg, n);
     } else if (cls == "Reshape") {
       n.op = "Reshape";
       n.attrs = {{"target_shape", cfg.at("target_shape")}};
@@ -648,8 +723,10 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
     fail(ErrorKind::Unsupported, "weights-only file without an architecture: pass --arch MODEL.json (or a full model file)");
   // Keras 1 full-model saves carry no backend on the weights group; the root may have one.
   const std::string backend = file.backend.empty() ? file.root_backend : file.backend;
-  Ctx c{file, opt, keras1, keras_mxnet, backend == "theano", false, {}, {}, &m};
+  Ctx c{file, opt, keras1, keras_mxnet, backend == "theano", false, {}, {}, &m, file.keras_version, false};
   c.no_backend = !keras1 && !keras_mxnet && backend.empty() && file.layout != "keras3-weights";
+  if (c.writer_version.empty() && config.is_object() && config.contains("keras_version") && config["keras_version"].is_string())
+    c.writer_version = config["keras_version"];  // model.to_json() records it
   if (c.theano2) m.prov.notes.push_back("backend theano: convolution kernels flipped to correlation form");
   if (keras_mxnet) m.prov.notes.push_back("keras-mxnet file: channels_first kernels read in MXNet (out, in, k...) order");
   check_numbers(config, 0);
@@ -658,6 +735,13 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
     g = parse_graph(config);
   } catch (const json::exception& e) {
     bad_config(std::string("unexpected structure: ") + e.what());
+  }
+  {
+    static const std::set<std::string> kKeras1Keys = {"dim_ordering", "border_mode", "nb_filter", "init", "W_regularizer",
+                                                      "W_constraint", "subsample", "input_dtype", "consume_less"};
+    for (const auto& k : g.layers)
+      for (const auto& key : kKeras1Keys)
+        if (k.cfg.is_object() && k.cfg.contains(key)) c.keras1_config = true;
   }
   // Weight groups by name: legacy files use layer names, Keras 3 files class-based paths.
   if (file.layout == "keras3-weights") {

@@ -50,6 +50,23 @@ Tensor flipped_spatial(const Tensor& src, int rank) {
   return t;
 }
 
+Tensor rows_gathered(const Tensor& src, std::vector<int64_t> src_rows) {
+  if (src.shape.empty() || static_cast<int64_t>(src_rows.size()) != src.shape[0])
+    fail(ErrorKind::Malformed, "row permutation of " + std::to_string(src_rows.size()) + " rows does not fit shape " +
+                                   shape_str(src.shape), {}, "tensor " + src.name);
+  Tensor t = src;
+  auto load = src.load;
+  const uint64_t row_bytes = src.shape[0] == 0 ? 0 : src.nbytes() / static_cast<uint64_t>(src.shape[0]);
+  t.load = [load, rows = std::move(src_rows), row_bytes] {
+    const Bytes in = load();
+    Bytes out(in.size());
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::memcpy(out.data() + i * row_bytes, in.data() + static_cast<uint64_t>(rows[i]) * row_bytes, row_bytes);
+    return out;
+  };
+  return t;
+}
+
 Tensor filled(std::string name, DType dtype, Shape shape, double value) {
   const uint64_t n = checked_numel(shape);
   std::vector<float> v(n, static_cast<float>(value));

@@ -12,6 +12,9 @@ std::string perm_str(const std::vector<int>& perm);  // "(2, 3, 1, 0)"
 Tensor flipped_spatial(const Tensor& t, int rank);
 // Inverse permutation.
 std::vector<int> inverse_perm(const std::vector<int>& perm);
+// Rows (first axis) gathered: row i of the result is row src_rows[i] of `t` (a permutation of the
+// first axis; the other axes move with their row).
+Tensor rows_gathered(const Tensor& t, std::vector<int64_t> src_rows);
 // Tensor of `n` copies of a float value in the given dtype.
 Tensor filled(std::string name, DType dtype, Shape shape, double value);
 
