@@ -25,7 +25,7 @@ struct ConvertOptions {
   std::string kernel_flip;
   std::string flatten_order;  // --flatten-order
   std::string data_format;    // --data-format
-  std::string input_shape;
+  std::vector<std::string> input_shape;
   bool densify = false;
   std::string manifest;
   std::string symbol_dialect = "attrs";
@@ -77,7 +77,7 @@ void write_manifest(const ConvertOptions& o, const wb::Model& m, const json& ten
                  {"map", o.policy.map_file.empty() ? json(nullptr) : json(o.policy.map_file)}, {"dtype", o.dtype}, {"kernel_flip", o.kernel_flip.empty() ? json(nullptr) : json(o.kernel_flip)},
                  {"densify", o.densify},
                  {"flatten_order", o.flatten_order.empty() ? json(nullptr) : json(o.flatten_order)},
-                 {"data_format", o.data_format.empty() ? json(nullptr) : json(o.data_format)}, {"input_shape", o.input_shape.empty() ? json(nullptr) : json(o.input_shape)}};
+                 {"data_format", o.data_format.empty() ? json(nullptr) : json(o.data_format)}, {"input_shape", o.input_shape.empty() ? json(nullptr) : o.input_shape.size() == 1 ? json(o.input_shape[0]) : json(o.input_shape)}};
   json doc = {{"tool", "weightbridge 0.1.0"}, {"sources", o.sources}, {"arch", o.arch.empty() ? json(nullptr) : json(o.arch)},
               {"source", {{"format", m.prov.format}, {"framework", m.prov.framework}, {"version", m.prov.version},
                           {"backend", m.prov.backend}, {"data_format", m.prov.data_format}}},
@@ -269,7 +269,7 @@ void setup_convert(CLI::App& app, int& exit_status) {
   cmd->add_option("--arch", o->arch, "Architecture for weights-only sources (Keras model JSON or .h5, MXNet symbol JSON)");
   cmd->add_option("--dtype", o->dtype, "keep (default), float32, float16, float64, bfloat16");
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
-  cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224 (when the files do not say)");
+  cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224, when the files do not say; NAME=3,224,224 for one input of several (repeatable)");
   cmd->add_option("--data-format", o->data_format,
                   "channels_first|channels_last: rewrite the model to hold images in this layout (layer configs, input "
                   "shape, axes, Dense rows after a Flatten)");

@@ -22,7 +22,7 @@ struct RunOptions {
   std::vector<std::string> outputs;
   std::string arch;
   std::string kernel_flip;
-  std::string input_shape;
+  std::vector<std::string> input_shape;
   std::string flatten_order;
 };
 
@@ -77,7 +77,7 @@ void setup_run(CLI::App& app) {
   cmd->add_option("-o,--output", o->outputs, "Output .npy (repeat for the 2nd, 3rd... model output)")->allow_extra_args(false);
   cmd->add_option("--arch", o->arch, "Architecture for weights-only sources (Keras model JSON or .h5, MXNet symbol JSON)");
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
-  cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224 (when the files do not say)");
+  cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224, when the files do not say; NAME=3,224,224 for one input of several (repeatable)");
   cmd->add_option("--flatten-order", o->flatten_order, "channels_first|channels_last: Flatten feature order when the file's metadata cannot tell");
   cmd->callback([o] { run(*o); });
 }

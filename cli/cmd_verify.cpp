@@ -13,7 +13,8 @@ void setup_verify(CLI::App& app, int& exit_status) {
   struct Options {
     std::vector<std::string> src, dst, inputs;
     wb::VerifyOptions v;
-    std::string kernel_flip, kernel_flip_against, input_shape, flatten_order, flatten_order_against;
+    std::string kernel_flip, kernel_flip_against, flatten_order, flatten_order_against;
+    std::vector<std::string> input_shape;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("verify", "Run two models on the same input and compare every output element");
@@ -25,7 +26,7 @@ void setup_verify(CLI::App& app, int& exit_status) {
   cmd->add_option("--rtol", o->v.rtol, "Relative tolerance (default 1e-5)");
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no for a Keras 1 source");
   cmd->add_option("--kernel-flip-against", o->kernel_flip_against, "yes|no for a Keras 1 file given with --against");
-  cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, when the files do not say");
+  cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, when the files do not say; NAME=D1,D2 for one input (repeatable)");
   cmd->add_option("--flatten-order", o->flatten_order, "channels_first|channels_last: Flatten feature order of the source when its metadata cannot tell");
   cmd->add_option("--flatten-order-against", o->flatten_order_against, "channels_first|channels_last: the same for the --against model");
   cmd->callback([o, &exit_status] {

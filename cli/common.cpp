@@ -32,7 +32,7 @@ wb::Shape parse_shape(const std::string& s) {
 
 }  // namespace
 
-wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape,
+wb::ImportOptions import_options(const std::string& kernel_flip, const std::vector<std::string>& input_shape,
                                  const std::string& flatten_order) {
   wb::ImportOptions io;
   if (!flatten_order.empty() && flatten_order != "channels_first" && flatten_order != "channels_last")
@@ -42,7 +42,15 @@ wb::ImportOptions import_options(const std::string& kernel_flip, const std::stri
     if (kernel_flip != "yes" && kernel_flip != "no") wb::fail(wb::ErrorKind::Usage, "--kernel-flip takes yes or no");
     io.kernel_flip = kernel_flip == "yes";
   }
-  if (!input_shape.empty()) io.input_shape = parse_shape(input_shape);
+  for (const auto& spec : input_shape) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos) {
+      if (io.input_shape) wb::fail(wb::ErrorKind::Usage, "--input-shape without a NAME= is given twice");
+      io.input_shape = parse_shape(spec);
+    } else if (eq == 0 || !io.input_shapes.emplace(spec.substr(0, eq), parse_shape(spec.substr(eq + 1))).second) {
+      wb::fail(wb::ErrorKind::Usage, "--input-shape NAME=D1,D2,...: the name is empty or given twice: " + spec);
+    }
+  }
   return io;
 }
 

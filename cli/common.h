@@ -9,8 +9,8 @@
 
 namespace wbcli {
 
-// --kernel-flip yes|no and --input-shape D1,D2,... as ImportOptions ("" = not given).
-wb::ImportOptions import_options(const std::string& kernel_flip, const std::string& input_shape,
+// --kernel-flip yes|no and --input-shape [NAME=]D1,D2,... (each given value) as ImportOptions.
+wb::ImportOptions import_options(const std::string& kernel_flip, const std::vector<std::string>& input_shape,
                                  const std::string& flatten_order = {});
 
 // Loading-policy options shared by the verbs that load models: --allow-missing, --ignore-extra,

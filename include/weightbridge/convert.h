@@ -52,6 +52,7 @@ struct ImportOptions {
   // decides when it fits only one; otherwise true = MXNet order, false = Keras order, nullopt = refuse.
   std::optional<bool> mxnet_kernel_layout;
   std::optional<Shape> input_shape;  // overrides the input shape (without batch)
+  std::map<std::string, Shape> input_shapes;  // overrides one input's shape, by input name (wins over input_shape)
   bool densify = false;              // read MXNet sparse (row_sparse, csr) parameters as dense
   // --flatten-order: the feature order a Flatten of a channels_first (or unknown-layout) tensor
   // emits when the file's metadata cannot tell (formats-keras.md 10.4): "channels_first" = (C, H, W),

@@ -27,6 +27,8 @@
 //   Permute     dims [1-based axes without batch, as Keras]
 //   Dropout     rate
 //   Add, Concat (axis)
+//   Scalar      fn mul|div|add|sub|rsub (x op scalar; rsub: scalar - x)|zero (zeros shaped like x), scalar
+//   SliceAxis   axis (counts the batch axis, >= 1), begin, end: x[..., begin:end, ...] (MXNet slice_axis)
 //   Convolution family (ConvTranspose, DepthwiseConv, SeparableConv, PReLU, LayerNorm, GroupNorm,
 //   Cropping, UpSampling): see src/model/conv_family.h
 //   RNN         cell "simple"|"lstm"|"gru", units, activation (default tanh), recurrent_activation

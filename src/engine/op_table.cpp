@@ -30,7 +30,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"Permute", op_permute},     {"Dropout", op_dropout},       {"Add", op_add},
       {"Multiply", op_multiply},   {"Subtract", op_subtract},     {"Average", op_average},
       {"Maximum", op_maximum},     {"Minimum", op_minimum},       {"Scalar", op_scalar},
-      {"Concat", op_concat},
+      {"Concat", op_concat},       {"SliceAxis", op_slice_axis},
       // convolution family (ops_convfam.cpp)
       {"ConvTranspose", op_conv_transpose}, {"DepthwiseConv", op_depthwise_conv},
       {"SeparableConv", op_separable_conv}, {"PReLU", op_prelu}, {"LayerNorm", op_layer_norm},

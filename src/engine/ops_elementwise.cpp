@@ -168,6 +168,7 @@ Array op_scalar(const OpArgs& a) {
     else if (fn == "add") v += s;
     else if (fn == "sub") v -= s;
     else if (fn == "rsub") v = s - v;
+    else if (fn == "zero") v = 0.0f;  // MXNet zeros_like
     else bad_input("unknown scalar function '" + fn + "'");
   }
   return y;

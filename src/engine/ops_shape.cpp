@@ -87,6 +87,28 @@ Array op_concat(const OpArgs& a) {
   return y;
 }
 
+// x[..., begin:end, ...] on one axis (counting the batch axis, >= 1); the range must lie inside it.
+Array op_slice_axis(const OpArgs& a) {
+  const Array& x = a.one_input();
+  const size_t axis = keras_axis(a.node.attrs.value("axis", int64_t{-1}), x.shape.size(), "axis");
+  const int64_t begin = a.node.attrs.value("begin", int64_t{0}), end = a.node.attrs.value("end", int64_t{0});
+  if (begin < 0 || end <= begin || end > x.shape[axis])
+    bad_input(fmt::format("slice [{}, {}) of axis {} does not fit an input of shape {}", begin, end, axis, shape_str(x.shape)));
+  Shape out = x.shape;
+  out[axis] = end - begin;
+  size_t outer = 1, inner = 1;
+  for (size_t i = 0; i < axis; ++i) outer *= static_cast<size_t>(x.shape[i]);
+  for (size_t i = axis + 1; i < x.shape.size(); ++i) inner *= static_cast<size_t>(x.shape[i]);
+  Array y{out, {}};
+  y.data.reserve(array_numel(out));
+  const size_t row = static_cast<size_t>(x.shape[axis]) * inner;
+  for (size_t o = 0; o < outer; ++o) {
+    const auto from = x.data.begin() + static_cast<std::ptrdiff_t>(o * row + static_cast<size_t>(begin) * inner);
+    y.data.insert(y.data.end(), from, from + static_cast<std::ptrdiff_t>(static_cast<size_t>(end - begin) * inner));
+  }
+  return y;
+}
+
 // Zero padding of the spatial axes, on the channels_last form (N, spatial..., C).
 Array op_zero_padding(const OpArgs& a) {
   const bool cf = channels_first(a.node.attrs);

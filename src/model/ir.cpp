@@ -200,6 +200,16 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
     }
     return out;
   }
+  if (op == "SliceAxis") {
+    const int64_t axis = n.attrs.at("axis").get<int64_t>(), begin = n.attrs.at("begin").get<int64_t>(),
+                  end = n.attrs.at("end").get<int64_t>();
+    if (axis < 1 || static_cast<size_t>(axis) > in.size() || begin < 0 || end <= begin) return std::nullopt;
+    Shape out = in;
+    const int64_t have = out[static_cast<size_t>(axis - 1)];
+    if (have >= 0 && end > have) return std::nullopt;
+    out[static_cast<size_t>(axis - 1)] = end - begin;
+    return out;
+  }
   // Shape-preserving ops.
   return in;
 }
@@ -316,6 +326,10 @@ void check_node(const Node& n) {
       if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > static_cast<int64_t>(d.size()) ||
           !seen.insert(x.get<int64_t>()).second)
         bad_node(n, fmt::format("dims {} is not a permutation of 1..{}", d.dump(), d.size()));
+  } else if (op == "SliceAxis") {
+    int_in(n, "axis", 1, 64);
+    const int64_t begin = int_in(n, "begin", 0, kMaxUnits);
+    if (int_in(n, "end", 1, kMaxUnits) <= begin) bad_node(n, "end must be greater than begin");
   } else if (op == "Dropout") {
     const auto& r = n.attrs.at("rate");
     if (!r.is_number() || !(r.get<double>() >= 0.0 && r.get<double>() <= 1.0))

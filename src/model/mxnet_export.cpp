@@ -292,6 +292,213 @@ void emit_rnn(Ctx& c, const Node& n, Phys& out) {
   }
 }
 
+// ---- Recurrent layers the fused op cannot express, unrolled into per-step ops ----
+// Keras' hard_sigmoid or other gate activations, GRU reset_after=False, other cell activations,
+// and the Bidirectional forms the fused op lacks (merge modes, states, last output only) become an
+// exact per-time-step graph of MXNet 1.x ops, in the order of ops_rnn.cpp's equations:
+//   xw = FullyConnected(x, <dir>_i2h_weight (G u, C), i2h_bias, flatten=False)    (N, T, G u)
+//   step t: x_t = Reshape(slice_axis(xw, 1, t, t+1), (0, G u)); hr = FullyConnected(h, h2h_weight)
+//   gates = slice_axis(x_t + hr, 1, k u, (k+1) u), activations as Activation / hard_sigmoid, and
+//   the cell update with elemwise_mul / elemwise_add / _rminus_scalar.
+// Gates keep the Keras order (LSTM i, f, c, o; GRU z, r, h). The zero initial state is
+// zeros_like(a slice of x_0); given initial states are used as they are. The sequence length must
+// be known (the input shape, or --input-shape).
+namespace unroll {
+
+struct Dir {
+  std::string prefix;  // weight role prefix: "" or "forward_" / "backward_"
+  std::string tag;     // node name part: "" or "_forward" / "_backward"
+  bool backwards = false;
+  int h0 = -1, c0 = -1;  // given initial states, or -1
+};
+
+struct Result {
+  std::vector<int> by_time;  // h at each time index t (0..T-1), when sequences are returned
+  std::vector<int> by_step;  // h in processing order
+  int h = -1, c = -1;        // final states
+};
+
+int act(Ctx& c, const Node& layer, const std::string& name, const std::string& a, int node) {
+  Node fake;
+  fake.name = name;
+  if (layer.attrs.contains("hard_sigmoid_slope")) fake.attrs["hard_sigmoid_slope"] = layer.attrs["hard_sigmoid_slope"];
+  emit_activation(c, fake, a, node);
+  return node;
+}
+
+int slice(Ctx& c, const std::string& name, int node, int axis, int64_t begin, int64_t end) {
+  return add_op(c, "slice_axis", name, {{"axis", std::to_string(axis)}, {"begin", std::to_string(begin)}, {"end", std::to_string(end)}},
+                {node});
+}
+
+int binary(Ctx& c, const std::string& op, const std::string& name, int a, int b) { return add_op(c, op, name, {}, {a, b}); }
+
+Result run(Ctx& c, const Node& n, const Dir& d, int x, int64_t T) {
+  const std::string cell = n.attrs.at("cell");
+  const int64_t u = n.attrs.at("units").get<int64_t>(), G = gate_count(cell), GU = G * u;
+  const std::string a = n.attrs.value("activation", "tanh"), ra = n.attrs.value("recurrent_activation", "sigmoid");
+  const bool reset_after = cell == "gru" && n.attrs.value("reset_after", false);
+  const bool bias = n.attrs.value("use_bias", true);
+  const std::string base = n.name + d.tag;
+  auto weight = [&](const std::string& role) -> const Weight& {
+    const Weight* w = n.weight(d.prefix + role);
+    if (!w) fail(ErrorKind::Mapping, "weight " + d.prefix + role + " is missing", {}, "layer '" + n.name + "'");
+    return *w;
+  };
+  const Tensor& K = weight("kernel").tensor;
+  const Tensor R = permuted(weight("recurrent_kernel").tensor, {1, 0});  // (G u, u)
+  auto var = [&](const std::string& suffix, const Tensor& t, const std::string& role, const std::string& how) {
+    return add_var(c, base + suffix, t, false, {n.name, d.prefix + role, how});
+  };
+  std::vector<int> fc_in = {x, var("_i2h_weight", permuted(K, {1, 0}), "kernel", "transpose(1, 0)")};
+  int h2h_bias = -1;
+  if (bias) {
+    const Tensor& B = weight("bias").tensor;
+    if (reset_after) {
+      fc_in.push_back(var("_i2h_bias", reshaped(rows_range(B, 0, 1), {GU}), "bias", "row 0 (input bias)"));
+      h2h_bias = var("_h2h_bias", reshaped(rows_range(B, 1, 2), {GU}), "bias", "row 1 (recurrent bias)");
+    } else {
+      fc_in.push_back(var("_i2h_bias", B, "bias", ""));
+    }
+  }
+  const int xw = add_op(c, "FullyConnected", base + "_i2h",
+                        {{"num_hidden", std::to_string(GU)}, {"no_bias", bias ? "False" : "True"}, {"flatten", "False"}}, fc_in);
+  // GRU reset_after=False: the candidate's recurrent term is (r h) R_h, a matmul of its own.
+  const bool split = cell == "gru" && !reset_after;
+  const int h2h_w = split ? var("_h2h_weight", rows_range(R, 0, 2 * u), "recurrent_kernel", "transpose(1, 0), rows [0, 2u) (z, r)")
+                          : var("_h2h_weight", R, "recurrent_kernel", "transpose(1, 0)");
+  const int cand_w = split ? var("_h2h_candidate_weight", rows_range(R, 2 * u, 3 * u), "recurrent_kernel",
+                                 "transpose(1, 0), rows [2u, 3u) (h)")
+                           : -1;
+  Result r;
+  r.by_time.assign(static_cast<size_t>(T), -1);
+  int h = d.h0, cs = d.c0;
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = d.backwards ? T - 1 - s : s;
+    const std::string p = fmt::format("{}_t{}", base, s);
+    const int xt = add_op(c, "Reshape", p + "_x", {{"shape", tuple({0, GU})}}, {slice(c, p + "_x_slice", xw, 1, t, t + 1)});
+    if (h < 0) h = add_op(c, "zeros_like", base + "_h0", {}, {slice(c, base + "_h0_slice", xt, 1, 0, u)});
+    if (cell == "lstm" && cs < 0) cs = add_op(c, "zeros_like", base + "_c0", {}, {slice(c, base + "_c0_slice", xt, 1, 0, u)});
+    const int64_t hr_units = split ? 2 * u : GU;
+    std::vector<int> hr_in = {h, h2h_w};
+    if (h2h_bias >= 0) hr_in.push_back(h2h_bias);
+    const int hr = add_op(c, "FullyConnected", p + "_h2h",
+                          {{"num_hidden", std::to_string(hr_units)}, {"no_bias", h2h_bias >= 0 ? "False" : "True"}, {"flatten", "True"}},
+                          hr_in);
+    auto gate = [&](int from, int k, const std::string& g) { return slice(c, p + "_" + g + "_slice", from, 1, k * u, (k + 1) * u); };
+    if (cell == "simple") {
+      h = act(c, n, p + "_h", a, binary(c, "elemwise_add", p + "_pre", xt, hr));
+    } else if (cell == "lstm") {
+      const int z = binary(c, "elemwise_add", p + "_pre", xt, hr);
+      const int i = act(c, n, p + "_i", ra, gate(z, 0, "i"));
+      const int f = act(c, n, p + "_f", ra, gate(z, 1, "f"));
+      const int g = act(c, n, p + "_g", a, gate(z, 2, "g"));
+      const int o = act(c, n, p + "_o", ra, gate(z, 3, "o"));
+      cs = binary(c, "elemwise_add", p + "_c", binary(c, "elemwise_mul", p + "_fc", f, cs), binary(c, "elemwise_mul", p + "_ig", i, g));
+      h = binary(c, "elemwise_mul", p + "_h", o, act(c, n, p + "_c", a, cs));
+    } else {  // gru
+      const int z = act(c, n, p + "_z", ra, binary(c, "elemwise_add", p + "_z_pre", gate(xt, 0, "xz"), gate(hr, 0, "hz")));
+      const int rg = act(c, n, p + "_r", ra, binary(c, "elemwise_add", p + "_r_pre", gate(xt, 1, "xr"), gate(hr, 1, "hr")));
+      const int rec = split ? add_op(c, "FullyConnected", p + "_rh_h2h", {{"num_hidden", std::to_string(u)}, {"no_bias", "True"}, {"flatten", "True"}},
+                                     {binary(c, "elemwise_mul", p + "_rh", rg, h), cand_w})
+                            : binary(c, "elemwise_mul", p + "_r_hh", rg, gate(hr, 2, "hh"));
+      const int cand = act(c, n, p + "_cand", a, binary(c, "elemwise_add", p + "_cand_pre", gate(xt, 2, "xh"), rec));
+      const int keep = binary(c, "elemwise_mul", p + "_zh", z, h);
+      const int one_minus = add_op(c, "_rminus_scalar", p + "_1mz", {{"scalar", "1"}}, {z});
+      h = binary(c, "elemwise_add", p + "_h", keep, binary(c, "elemwise_mul", p + "_zcand", one_minus, cand));
+    }
+    r.by_step.push_back(h);
+    r.by_time[static_cast<size_t>(t)] = h;
+  }
+  r.h = h;
+  r.c = cs;
+  return r;
+}
+
+// Steps (N, u) stacked on a new time axis: (N, T, u).
+int stack(Ctx& c, const std::string& name, const std::vector<int>& steps, int64_t u) {
+  std::vector<int> ins;
+  for (size_t k = 0; k < steps.size(); ++k)
+    ins.push_back(add_op(c, "Reshape", fmt::format("{}_step{}", name, k), {{"shape", tuple({0, 1, u})}}, {steps[k]}));
+  if (ins.size() == 1) return ins[0];
+  return add_op(c, "Concat", name, {{"dim", "1"}, {"num_args", std::to_string(ins.size())}}, ins);
+}
+
+}  // namespace unroll
+
+bool fused_rnn_expressible(const Node& n) {
+  try {
+    check_mxnet_rnn_expressible(n);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+void emit_rnn_unrolled(Ctx& c, const Node& n, Phys& out) {
+  const std::string cell = n.attrs.at("cell");
+  if (cell == "convlstm") check_mxnet_rnn_expressible(n);  // its refusal names what is missing
+  const Shape& in = c.shapes.count(n.inputs.at(0)) ? c.shapes.at(n.inputs[0]) : Shape{};
+  if (in.size() != 2 || in[0] < 1)
+    fail(ErrorKind::Unsupported,
+         "MXNet's fused RNN op cannot express this layer, and unrolling it into per-step ops needs a known sequence "
+         "length; the input's time axis is unknown (give --input-shape)",
+         {}, "layer '" + n.name + "'");
+  const int64_t T = in[0], u = n.attrs.at("units").get<int64_t>();
+  const bool bidi = n.op == "Bidirectional", lstm = cell == "lstm";
+  const size_t S = lstm ? 2 : 1;
+  if (n.inputs.size() != 1 && n.inputs.size() != 1 + S * (bidi ? 2 : 1))
+    fail(ErrorKind::Malformed, fmt::format("takes {} initial state(s), got {}", S * (bidi ? 2 : 1), n.inputs.size() - 1), {},
+         "layer '" + n.name + "'");
+  const int x = logical(c, n.inputs[0], n.name);
+  const bool back = n.attrs.value("go_backwards", false), seq = n.attrs.value("return_sequences", false);
+  auto dir = [&](const std::string& prefix, const std::string& tag, bool backwards, size_t first_state) {
+    unroll::Dir d{prefix, tag, backwards, -1, -1};
+    if (n.inputs.size() > 1) {
+      d.h0 = logical(c, n.inputs[first_state], n.name);
+      if (lstm) d.c0 = logical(c, n.inputs[first_state + 1], n.name);
+    }
+    return d;
+  };
+  std::vector<unroll::Result> res;
+  if (bidi) {
+    res.push_back(unroll::run(c, n, dir("forward_", "_forward", back, 1), x, T));
+    res.push_back(unroll::run(c, n, dir("backward_", "_backward", !back, 1 + S), x, T));
+  } else {
+    res.push_back(unroll::run(c, n, dir("", "", back, 1), x, T));
+  }
+  // Keras returns a layer's sequence in processing order; Bidirectional re-reverses its backward half.
+  std::vector<int> halves;
+  for (size_t k = 0; k < res.size(); ++k) {
+    const std::string name = bidi ? n.name + (k == 0 ? "_forward" : "_backward") + "_sequence" : n.name;
+    halves.push_back(seq ? unroll::stack(c, name, bidi ? res[k].by_time : res[k].by_step, u) : res[k].h);
+  }
+  if (!bidi) {
+    out.node = halves[0];
+    if (!seq) out.node = add_op(c, "identity", n.name, {}, {out.node});
+  } else {
+    const std::string mode = n.attrs.value("merge_mode", "concat");
+    if (mode == "concat")
+      out.node = add_op(c, "Concat", n.name, {{"dim", seq ? "2" : "1"}, {"num_args", "2"}}, halves);
+    else if (mode == "sum")
+      out.node = unroll::binary(c, "elemwise_add", n.name, halves[0], halves[1]);
+    else if (mode == "mul")
+      out.node = unroll::binary(c, "elemwise_mul", n.name, halves[0], halves[1]);
+    else if (mode == "ave")
+      out.node = add_op(c, "_div_scalar", n.name, {{"scalar", "2"}},
+                        {add_op(c, "ElementWiseSum", n.name + "_sum", {{"num_args", "2"}}, halves)});
+    else
+      fail(ErrorKind::Unsupported, "Bidirectional merge_mode '" + mode + "'", {}, "layer '" + n.name + "'");
+  }
+  if (n.attrs.value("return_state", false)) {
+    int k = 1;
+    for (const auto& r : res) {
+      c.values[make_ref(n.name, k++)] = Phys{r.h, {}};
+      if (lstm) c.values[make_ref(n.name, k++)] = Phys{r.c, {}};
+    }
+  }
+}
+
 void emit(Ctx& c, const Node& n) {
   if (emit_family(c, n)) return;
   Phys out;
@@ -310,7 +517,8 @@ void emit(Ctx& c, const Node& n) {
   } else if (op == "Conv" || op == "Pool") {
     emit_conv_like(c, n, out);
   } else if (is_rnn_op(op)) {
-    emit_rnn(c, n, out);
+    if (fused_rnn_expressible(n)) emit_rnn(c, n, out);
+    else emit_rnn_unrolled(c, n, out);
   } else if (op == "GlobalPool") {
     const size_t r = n.attrs.at("rank").get<size_t>();
     std::vector<int> perm;
@@ -414,6 +622,15 @@ void emit(Ctx& c, const Node& n) {
         acc = add_op(c, kBinary.at(op), k + 1 == ins.size() ? n.name : n.name + "_" + std::to_string(k), {}, {acc, ins[k]});
       out.node = acc;
     }
+  } else if (op == "SliceAxis") {
+    out.node = add_op(c, "slice_axis", n.name, {{"axis", std::to_string(n.attrs.at("axis").get<int64_t>())},
+                                                {"begin", std::to_string(n.attrs.at("begin").get<int64_t>())},
+                                                {"end", std::to_string(n.attrs.at("end").get<int64_t>())}},
+                      {logical(c, n.inputs.at(0), n.name)});
+  } else if (op == "Scalar" && n.attrs.value("fn", "") == "zero") {
+    const Phys& p = c.values.at(n.inputs.at(0));
+    out.node = add_op(c, "zeros_like", n.name, {}, {p.node});
+    out.perm = p.perm;
   } else if (op == "Scalar") {
     static const std::map<std::string, std::string> kScalar = {
         {"mul", "_mul_scalar"}, {"div", "_div_scalar"}, {"add", "_plus_scalar"}, {"sub", "_minus_scalar"}, {"rsub", "_rminus_scalar"}};

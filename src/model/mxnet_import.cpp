@@ -992,6 +992,36 @@ void op_scalar(Ctx& c, const SymNode& n, Value& out) {
   elementwise(c, n, out, "Scalar", json{{"fn", fn}, {"scalar", s}});
 }
 
+// slice_axis(axis, begin, end) on a data value: SliceAxis on the logical axis the physical one holds.
+// MXNet allows a negative axis or begin and end = None (to the end); those need the input's shape.
+void op_slice_axis(Ctx& c, const SymNode& n, Value& out) {
+  const Value& in = data_value(c, n, 0);
+  const auto shape = shape_of(c, in.layer);
+  if (!shape) node_error(ErrorKind::Unsupported, n, "slice_axis of a tensor whose shape is unknown (give --input-shape)");
+  const auto rank = static_cast<int64_t>(shape->size() + 1);
+  int64_t axis = parse_int(attr(n, "axis", "0"));
+  if (axis < -rank || axis >= rank) node_error(ErrorKind::Malformed, n, fmt::format("axis {} is outside a rank-{} tensor", axis, rank));
+  if (axis < 0) axis += rank;
+  const int64_t logical = in.perm.empty() ? axis : in.perm.at(static_cast<size_t>(axis));
+  if (logical == 0) node_error(ErrorKind::Unsupported, n, "slicing the batch axis is not supported");
+  const int64_t dim = (*shape)[static_cast<size_t>(logical - 1)];
+  if (dim < 0) node_error(ErrorKind::Unsupported, n, "slice_axis of an axis whose length is unknown (give --input-shape)");
+  int64_t begin = parse_int(attr(n, "begin", "0"));
+  const std::string end_s = attr(n, "end", "None");
+  int64_t end = end_s == "None" ? dim : parse_int(end_s);
+  if (begin < 0) begin += dim;
+  if (end < 0) end += dim;
+  if (begin < 0 || end > dim || end <= begin)
+    node_error(ErrorKind::Malformed, n, fmt::format("slice [{}, {}) does not fit an axis of length {}", attr(n, "begin", "0"), end_s, dim));
+  Node node;
+  node.name = layer_name(c, n);
+  node.op = "SliceAxis";
+  node.attrs = {{"axis", logical}, {"begin", begin}, {"end", end}};
+  node.inputs = {in.layer};
+  const std::vector<int> held = in.perm;
+  out = layer_value(add(c, std::move(node)).name, held);
+}
+
 void walk(Ctx& c) {
   const auto& nodes = c.sym.nodes;
   // Label inputs of loss heads are not model inputs.
@@ -1031,7 +1061,8 @@ void walk(Ctx& c) {
           in.op = "Input";
           Shape shape = tuple_attr(n, "__shape__", {});
           if (!shape.empty()) shape.erase(shape.begin());
-          if (c.opt.input_shape) shape = *c.opt.input_shape;
+          if (auto it = c.opt.input_shapes.find(n.name); it != c.opt.input_shapes.end()) shape = it->second;
+          else if (c.opt.input_shape) shape = *c.opt.input_shape;
           in.attrs = {{"shape", shape}, {"dtype", "float32"}, {"mxnet_name", n.name}};
           out = layer_value(add(c, std::move(in)).name);
         }
@@ -1086,6 +1117,8 @@ void walk(Ctx& c) {
       else if (n.op == "_maximum" || n.op == "_Maximum" || n.op == "broadcast_maximum") elementwise(c, n, out, "Maximum", json::object(), 2);
       else if (n.op == "_minimum" || n.op == "_Minimum" || n.op == "broadcast_minimum") elementwise(c, n, out, "Minimum", json::object(), 2);
       else if (scalar_fn(n.op)) op_scalar(c, n, out);
+      else if (n.op == "zeros_like") elementwise(c, n, out, "Scalar", json{{"fn", "zero"}, {"scalar", 0.0}});
+      else if (n.op == "slice_axis") op_slice_axis(c, n, out);
       else if (n.op == "Concat" || n.op == "concat") simple(c, n, out, "Concat", {{"axis", parse_int(attr(n, "dim", "1"))}}, n.inputs.size());
       else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") {
         if (n.op == "SoftmaxActivation" && attr(n, "mode", "instance") == "channel")

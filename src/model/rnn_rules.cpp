@@ -13,13 +13,14 @@
 using nlohmann::json;
 
 namespace wb {
+
+int gate_count(const std::string& cell) { return cell == "lstm" || cell == "convlstm" ? 4 : cell == "gru" ? 3 : 1; }
+
 namespace {
 
 [[noreturn]] void layer_fail(ErrorKind k, const std::string& layer, const std::string& what) {
   fail(k, what, {}, "layer '" + layer + "'");
 }
-
-int gate_count(const std::string& cell) { return cell == "lstm" || cell == "convlstm" ? 4 : cell == "gru" ? 3 : 1; }
 
 // A tensor whose element k is element `pick(k).second` of source `pick(k).first`; all sources
 // share the dtype. Loads the sources when its own bytes are asked for.

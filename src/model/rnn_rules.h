@@ -43,6 +43,9 @@ std::optional<Shape> rnn_state_shape(const Node& n, const Shape& in);
 // Number of state tensors of one direction: 2 for LSTM / ConvLSTM, else 1.
 int rnn_state_count(const Node& n);
 
+// Gates per cell: 4 LSTM / ConvLSTM, 3 GRU, 1 SimpleRNN.
+int gate_count(const std::string& cell);
+
 // ---- MXNet fused RNN op ----
 // Throws Unsupported when the node has no exact fused-RNN form (hard_sigmoid or other gate
 // activations, GRU reset_after=False, merge modes other than concat, initial-state inputs...).

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "weightbridge/error.h"
 
 namespace wb {
@@ -63,6 +65,21 @@ Tensor rows_gathered(const Tensor& src, std::vector<int64_t> src_rows) {
     for (size_t i = 0; i < rows.size(); ++i)
       std::memcpy(out.data() + i * row_bytes, in.data() + static_cast<uint64_t>(rows[i]) * row_bytes, row_bytes);
     return out;
+  };
+  return t;
+}
+
+Tensor rows_range(const Tensor& src, int64_t begin, int64_t end) {
+  if (src.shape.empty() || begin < 0 || end <= begin || end > src.shape[0])
+    fail(ErrorKind::Malformed, fmt::format("rows [{}, {}) do not fit shape {}", begin, end, shape_str(src.shape)), {},
+         "tensor " + src.name);
+  Tensor t = src;
+  t.shape[0] = end - begin;
+  const uint64_t row_bytes = src.nbytes() / static_cast<uint64_t>(src.shape[0]);
+  t.load = [load = src.load, begin, end, row_bytes] {
+    const Bytes in = load();
+    return Bytes(in.begin() + static_cast<std::ptrdiff_t>(static_cast<uint64_t>(begin) * row_bytes),
+                 in.begin() + static_cast<std::ptrdiff_t>(static_cast<uint64_t>(end) * row_bytes));
   };
   return t;
 }
