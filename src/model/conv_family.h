@@ -72,6 +72,13 @@ struct MxExportApi {
 };
 bool convfam_export_mxnet(const Node& n, MxExportApi& api);
 
+// Keras padding MXNet's symmetric pad cannot express (mxnet_export.cpp): a Convolution/Pooling
+// (node `idx`, valid convention) padded by `pad` whose only consumer is a slice of its spatial
+// axes. Returns "same" or (rank 1, `causal_ok`) "causal" when the slice keeps exactly the Keras
+// windows of an input of spatial size `in`, and sets `crop` to the slice's node index; "" otherwise.
+std::string convfam_padding_through_crop(const mxnet::Symbol& sym, size_t idx, const Shape& in, const Shape& k,
+                                         const Shape& s, const Shape& d, const Shape& pad, bool causal_ok, int& crop);
+
 // MXNet import. Values are a canonical node plus the permutation it is held in (mxnet_import.cpp).
 struct MxHeld {
   std::string layer;

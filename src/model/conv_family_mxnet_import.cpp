@@ -264,6 +264,44 @@ MxHeld upsample(const SymNode& n, MxImportApi& api) {
 
 }  // namespace
 
+std::string convfam_padding_through_crop(const mxnet::Symbol& sym, size_t idx, const Shape& in, const Shape& k,
+                                         const Shape& s, const Shape& d, const Shape& pad, bool causal_ok, int& crop) {
+  const size_t r = k.size();
+  int user = -1, users = 0;
+  for (size_t j = 0; j < sym.nodes.size(); ++j)
+    for (const auto& e : sym.nodes[j].inputs)
+      if (e.node == static_cast<int>(idx)) ++users, user = static_cast<int>(j);
+  for (const auto& h : sym.heads) users += h.node == static_cast<int>(idx);
+  if (users != 1 || user < 0 || in.size() != r || s.size() != r || d.size() != r || pad.size() != r) return "";
+  const SymNode& sl = sym.nodes[static_cast<size_t>(user)];
+  if (sl.op != "slice" || sl.inputs.size() != 1 || sl.inputs[0].index != 0) return "";
+  for (const auto& st : optional_tuple(attr(sl, "step", "()")))
+    if (st && *st != 1) return "";
+  const auto b = optional_tuple(attr(sl, "begin", "()")), e = optional_tuple(attr(sl, "end", "()"));
+  if (b.size() != e.size() || b.size() > r + 2) return "";
+  for (size_t j = 0; j < std::min<size_t>(b.size(), 2); ++j)  // batch and channels (physical N, C, ...) whole
+    if ((b[j] && *b[j] != 0) || e[j]) return "";
+  for (const std::string padding : {"same", "causal"}) {
+    if (padding == "causal" && (!causal_ok || r != 1)) continue;
+    bool ok = true;
+    for (size_t i = 0; ok && i < r; ++i) {
+      const int64_t dk = d[i] * (k[i] - 1) + 1, mx_out = (in[i] + 2 * pad[i] - dk) / s[i] + 1;
+      const int64_t before = padding == "same" ? same_padding(in[i], k[i], s[i], d[i]).first : dk - 1;
+      const int64_t keras_out = (in[i] + s[i] - 1) / s[i];  // both paddings
+      int64_t lo = i + 2 < b.size() ? b[i + 2].value_or(0) : 0, hi = i + 2 < e.size() ? e[i + 2].value_or(mx_out) : mx_out;
+      if (lo < 0) lo += mx_out;
+      if (hi < 0) hi += mx_out;
+      hi = std::min(hi, mx_out);
+      ok = in[i] >= 0 && lo >= 0 && lo * s[i] - pad[i] == -before && hi - lo == keras_out;
+    }
+    if (ok) {
+      crop = user;
+      return padding;
+    }
+  }
+  return "";
+}
+
 bool convfam_mxnet_op(const SymNode& n) {
   static const std::set<std::string> k = {"Deconvolution", "LayerNorm", "InstanceNorm", "GroupNorm",
                                           "slice", "repeat", "UpSampling"};

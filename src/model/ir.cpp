@@ -104,8 +104,10 @@ std::optional<Shape> conv_like_shape(const Node& n, const Shape& in, int64_t cha
     const int64_t x = in[cf ? i + 1 : i];
     if (x < 0 || x > kMax) return std::nullopt;
     const int64_t dk = d[i] * (k[i] - 1) + 1;
-    int64_t o = padding == "same" ? (x + s[i] - 1) / s[i] : (x - dk) / s[i] + 1;
-    if (padding != "same" && x < dk) o = 0;
+    // 'causal' (rank 1) adds dk - 1 zeros before: ceil(x / s) outputs, as 'same'.
+    const bool padded = padding == "same" || padding == "causal";
+    int64_t o = padded ? (x + s[i] - 1) / s[i] : (x - dk) / s[i] + 1;
+    if (!padded && x < dk) o = 0;
     out[cf ? i + 1 : i] = o;
   }
   out[cf ? 0 : rank] = channels_out < 0 ? in[cf ? 0 : rank] : channels_out;

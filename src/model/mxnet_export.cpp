@@ -165,40 +165,52 @@ void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
   std::vector<int64_t> pad(r, 0);
   std::map<std::string, std::string> extra;
   const std::string padding = n.attrs.value("padding", "valid");
-  if (padding != "valid" && padding != "same")
+  if (padding != "valid" && padding != "same" && padding != "causal")
     fail(ErrorKind::Unsupported, "padding '" + padding + "' cannot be exported to MXNet yet", {}, "layer '" + n.name + "'");
-  if (padding == "same") {
-    const Shape& ish = c.shapes.at(n.inputs[0]);
-    std::vector<int64_t> before(r), after(r);
-    bool symmetric = true;
+  // Keras geometry per spatial axis: zeros before / after, and the output length.
+  std::vector<int64_t> before(r, 0), after(r, 0), len(r, 0);
+  bool symmetric = true;
+  for (size_t i = 0; i < r && padding != "valid"; ++i) {
+    const auto ish = c.shapes.find(n.inputs[0]);
+    const int64_t x = ish == c.shapes.end() || ish->second.size() != r + 1 ? -1 : ish->second[cf ? i + 1 : i];
+    const int64_t dk = d[i] * (k[i] - 1) + 1;
+    if (x < 0) fail(ErrorKind::Unsupported, "padding '" + padding + "' needs a known input length for MXNet (give --input-shape)", {}, "layer '" + n.name + "'");
+    if (padding == "same") std::tie(before[i], after[i]) = same_padding(x, k[i], s[i], d[i]);
+    else before[i] = dk - 1;  // causal
+    len[i] = (x + before[i] + after[i] - dk) / s[i] + 1;
+    symmetric = symmetric && before[i] == after[i];
+  }
+  // crop_at[i] >= 0: MXNet pads symmetrically by pad[i] and the slice "<name>_crop" keeps outputs
+  // crop_at[i] .. crop_at[i] + len[i]. Output j of MXNet's op starts its window at j s - pad, Keras'
+  // output j at j s - before: with pad = before + m s the two agree for j = Keras j + m. Zero
+  // padding is what Keras convolutions add; MXNet max pooling skips the padding as Keras does, and
+  // avg pooling with count_include_pad=False divides by the inside count as Keras does.
+  std::vector<int64_t> crop_at;
+  if (symmetric) {
+    pad = before;
+  } else if (is_pool && padding == "same" &&
+             [&] { for (size_t i = 0; i < r; ++i) if (after[i] - before[i] > s[i] - 1) return false; return true; }()) {
+    // 'full' rounds up: windows may hang over the end, which is exactly the extra 'after' pad.
+    pad = before;
+    extra["pooling_convention"] = "full";
+  } else if (!is_pool && padding == "same" && (r == 2 || r == 3)) {
+    std::vector<int64_t> pw = {0, 0, 0, 0};
+    for (size_t i = 0; i < r; ++i) { pw.push_back(before[i]); pw.push_back(after[i]); }
+    in = add_op(c, "Pad", n.name + "_pad", {{"mode", "constant"}, {"constant_value", "0"}, {"pad_width", tuple(pw)}}, {in});
+  } else {
+    crop_at.assign(r, 0);
     for (size_t i = 0; i < r; ++i) {
-      std::tie(before[i], after[i]) = same_padding(ish[cf ? i + 1 : i], k[i], s[i], d[i]);
-      symmetric = symmetric && before[i] == after[i];
-    }
-    if (symmetric) {
-      pad = before;
-    } else if (is_pool) {
-      // 'full' rounds up: windows may hang over the end, which is exactly the extra 'after' pad.
-      bool ok = true;
-      for (size_t i = 0; i < r; ++i) ok = ok && after[i] - before[i] <= s[i] - 1;
-      if (!ok) fail(ErrorKind::Unsupported, "asymmetric 'same' pooling", {}, "layer '" + n.name + "'");
-      pad = before;
-      extra["pooling_convention"] = "full";
-      if (n.attrs.value("pool_type", "max") == "avg") extra["count_include_pad"] = "False";
-    } else {
-      if (r != 2 && r != 3) fail(ErrorKind::Unsupported, "asymmetric 'same' padding needs a 4-D or 5-D tensor", {}, "layer '" + n.name + "'");
-      std::vector<int64_t> pw = {0, 0, 0, 0};
-      for (size_t i = 0; i < r; ++i) { pw.push_back(before[i]); pw.push_back(after[i]); }
-      in = add_op(c, "Pad", n.name + "_pad", {{"mode", "constant"}, {"constant_value", "0"}, {"pad_width", tuple(pw)}}, {in});
+      const int64_t m = after[i] > before[i] ? (after[i] - before[i] + s[i] - 1) / s[i] : 0;
+      pad[i] = before[i] + m * s[i];
+      crop_at[i] = m;
     }
   }
+  if (is_pool && padding != "valid" && n.attrs.value("pool_type", "max") == "avg") extra["count_include_pad"] = "False";
   int node;
   if (is_pool) {
     std::map<std::string, std::string> a = {{"kernel", tuple(k)}, {"stride", tuple(s)}, {"pad", tuple(pad)},
                                             {"pool_type", n.attrs.at("pool_type")}, {"pooling_convention", "valid"}};
     for (auto& [key, v] : extra) a[key] = v;
-    if (a["pool_type"] == "avg" && !a.count("count_include_pad") && n.attrs.value("padding", "valid") == "same")
-      a["count_include_pad"] = "False";
     node = add_op(c, "Pooling", n.name, a, {in});
   } else {
     const Weight* kw = n.weight("kernel");
@@ -213,8 +225,13 @@ void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
                    {"num_filter", std::to_string(n.attrs.at("filters").get<int64_t>())},
                    {"num_group", std::to_string(n.attrs.value("groups", 1))}, {"no_bias", bias ? "False" : "True"}},
                   ins);
-    emit_activation(c, n, n.attrs.value("activation", "linear"), node);
   }
+  if (!crop_at.empty()) {  // physical (N, C, spatial...)
+    std::string b = "(None, None", e = "(None, None";
+    for (size_t i = 0; i < r; ++i) b += ", " + std::to_string(crop_at[i]), e += ", " + std::to_string(crop_at[i] + len[i]);
+    node = add_op(c, "slice", n.name + "_crop", {{"begin", b + ")"}, {"end", e + ")"}}, {node});
+  }
+  if (!is_pool) emit_activation(c, n, n.attrs.value("activation", "linear"), node);
   out = Phys{node, perm};
 }
 

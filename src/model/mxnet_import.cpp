@@ -81,6 +81,7 @@ struct Ctx {
   std::vector<Value> values;             // per node (output 0)
   std::set<std::string> names;
   Model m;
+  std::set<int> absorbed;  // slices read as part of the Convolution / Pooling before them (Keras padding)
 };
 
 
@@ -221,6 +222,23 @@ std::optional<Shape> shape_of(Ctx& c, const std::string& layer) {
   return it->second;
 }
 
+// A Convolution / Pooling padded by `pad` on both sides and then cut by a slice to Keras 'same' or
+// 'causal' windows (mxnet_export.cpp): that padding, the slice being absorbed; "" when it is not.
+std::string padding_through_crop(Ctx& c, const SymNode& n, const std::string& input, const Shape& k, const Shape& stride,
+                                 const Shape& dil, const Shape& pad, bool channels_last, bool causal_ok) {
+  bool zero = true;
+  for (auto p : pad) zero = zero && p == 0;
+  auto in = shape_of(c, input);
+  if (zero || !in || in->size() != k.size() + 1) return "";
+  Shape spatial;
+  for (size_t i = 0; i < k.size(); ++i) spatial.push_back((*in)[channels_last ? i : i + 1]);
+  int crop = -1;
+  const std::string padding = convfam_padding_through_crop(c.sym, static_cast<size_t>(&n - c.sym.nodes.data()), spatial, k,
+                                                           stride, dil, pad, causal_ok, crop);
+  if (!padding.empty()) c.absorbed.insert(crop);
+  return padding;
+}
+
 // Convolution pads: zero -> valid; Keras-"same"-equivalent -> same; else an explicit ZeroPadding.
 std::string conv_padding(Ctx& c, const SymNode& n, std::string& input, const Shape& pad, const Shape& k,
                          const Shape& stride, const Shape& dil, bool cf) {
@@ -270,7 +288,8 @@ void op_convolution(Ctx& c, const SymNode& n, Value& out) {
   std::string input = conv_input(c, n, channels_last);
   const std::vector<int> held = input_value(c, n, 0).perm;
   Node node;
-  const std::string padding = conv_padding(c, n, input, pad, k, stride, dil, !channels_last);
+  std::string padding = padding_through_crop(c, n, input, k, stride, dil, pad, channels_last, true);
+  if (padding.empty()) padding = conv_padding(c, n, input, pad, k, stride, dil, !channels_last);
   node.name = layer_name(c, n);
   node.op = "Conv";
   node.inputs = {input};
@@ -421,6 +440,8 @@ void op_pooling(Ctx& c, const SymNode& n, Value& out) {
     }
     if (type == "avg" && parse_bool(attr(n, "count_include_pad", "True"))) same = same && valid;
     padding = valid ? "valid" : same ? "same" : "";
+    if (padding.empty() && !full && (type == "max" || !parse_bool(attr(n, "count_include_pad", "True"))))
+      padding = padding_through_crop(c, n, node.inputs[0], k, stride, Shape(r, 1), pad, channels_last, false);
   } else {
     bool zero = true;
     for (auto p : pad) zero = zero && p == 0;
@@ -1066,7 +1087,8 @@ void walk(Ctx& c) {
           in.attrs = {{"shape", shape}, {"dtype", "float32"}, {"mxnet_name", n.name}};
           out = layer_value(add(c, std::move(in)).name);
         }
-      } else if (convfam_mxnet_op(n)) family_op(c, n, out);
+      } else if (c.absorbed.count(static_cast<int>(idx))) out = data_value(c, n, 0);
+      else if (convfam_mxnet_op(n)) family_op(c, n, out);
       else if (n.op == "RNN") op_rnn_fused(c, n, out);
       else if (n.op == "SequenceLast") op_sequence_last(c, n, out);
       else if (is_zeros_op(n.op) || is_reverse_op(n) || feeds_only_rnn_states(c.sym, idx) || feeds_only_rnn_params(c.sym, idx)) out = Value{};  // read by op_rnn_fused only

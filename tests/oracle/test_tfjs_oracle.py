@@ -26,17 +26,6 @@ ATOL = 1e-5
 RTOL = 1e-5
 MIN_MODELS = 20
 
-# Models whose MXNet export weightbridge refuses today, with the text its error names. Strict:
-# once an export works, the test fails until the entry is removed here.
-KNOWN_EXPORT_GAPS = {
-    "conv1d": "asymmetric 'same' padding",
-    "pooling1d": "asymmetric 'same' pooling",
-    "pooling2d_channels_last": "asymmetric 'same' pooling",
-    "pooling2d_channels_first": "asymmetric 'same' pooling",
-    "pooling3d": "asymmetric 'same' pooling",
-}
-
-
 def find_tfjs():
     for d in (os.environ.get("WB_TFJS_DIR"), TFJS_SRC, os.path.join(HERE, "..", "..", "build", "tfjs")):
         if d and os.path.isfile(os.path.join(d, "node_modules", "@tensorflow", "tfjs", "package.json")):
@@ -116,12 +105,6 @@ class TfjsOracle(unittest.TestCase):
             with self.subTest(model=case):
                 prefix = self.path(case, "mx")
                 p = wbtest.run("convert", self.path(case, "model.h5"), "--to", "mxnet", "-o", prefix)
-                gap = KNOWN_EXPORT_GAPS.get(case)
-                if gap is not None:
-                    self.assertNotEqual(p.returncode, 0, "%s: the MXNet export works now; remove it "
-                                        "from KNOWN_EXPORT_GAPS" % case)
-                    self.assertIn(gap, p.stderr)
-                    continue
                 if p.returncode != 0:
                     self.fail("%s: weightbridge convert failed: exit %d: %s"
                               % (case, p.returncode, tail(p.stderr or p.stdout)))
