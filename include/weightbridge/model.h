@@ -28,7 +28,7 @@
 //   Dropout     rate
 //   Add, Concat (axis)
 //   Convolution family (ConvTranspose, DepthwiseConv, SeparableConv, PReLU, LayerNorm, GroupNorm,
-//   Cropping, UpSampling): see src/model/conv_family.h
+//   Cropping, UpSampling, LocallyConnected): see src/model/conv_family.h
 //   RNN         cell "simple"|"lstm"|"gru", units, activation (default tanh), recurrent_activation
 //               (lstm/gru; sigmoid, hard_sigmoid with hard_sigmoid_slope, or any activation above),
 //               use_bias, return_sequences, go_backwards, reset_after (gru)
