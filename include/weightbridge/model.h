@@ -30,7 +30,7 @@
 //   Scalar      fn mul|div|add|sub|rsub (x op scalar; rsub: scalar - x)|zero (zeros shaped like x), scalar
 //   SliceAxis   axis (counts the batch axis, >= 1), begin, end: x[..., begin:end, ...] (MXNet slice_axis)
 //   Convolution family (ConvTranspose, DepthwiseConv, SeparableConv, PReLU, LayerNorm, GroupNorm,
-//   Cropping, UpSampling): see src/model/conv_family.h
+//   Cropping, UpSampling, LocallyConnected): see src/model/conv_family.h
 //   RNN         cell "simple"|"lstm"|"gru", units, activation (default tanh), recurrent_activation
 //               (lstm/gru; sigmoid, hard_sigmoid with hard_sigmoid_slope, or any activation above),
 //               use_bias, return_sequences, go_backwards, reset_after (gru)

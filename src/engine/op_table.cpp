@@ -35,6 +35,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"ConvTranspose", op_conv_transpose}, {"DepthwiseConv", op_depthwise_conv},
       {"SeparableConv", op_separable_conv}, {"PReLU", op_prelu}, {"LayerNorm", op_layer_norm},
       {"GroupNorm", op_group_norm}, {"Cropping", op_cropping}, {"UpSampling", op_upsampling},
+      {"LocallyConnected", op_locally_connected},
       // Recurrent layers (ops_rnn.cpp)
       {"RNN", op_rnn}, {"Bidirectional", op_bidirectional},
   };

@@ -82,5 +82,6 @@ Array op_layer_norm(const OpArgs& a);
 Array op_group_norm(const OpArgs& a);
 Array op_cropping(const OpArgs& a);
 Array op_upsampling(const OpArgs& a);
+Array op_locally_connected(const OpArgs& a);
 
 }  // namespace wb::engine

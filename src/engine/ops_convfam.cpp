@@ -344,4 +344,94 @@ Array op_group_norm(const OpArgs& a) {
   return y;
 }
 
+// Unshared convolution (model/conv_family.h, LocallyConnected): the stored kernel of any
+// implementation is first gathered into implementation 1's (P, A*C, F) form, then each output
+// position p is the product of its input patch (in the kernel's feature order) with kernel[p].
+Array op_locally_connected(const OpArgs& a) {
+  const Array& x = a.one_input();
+  const auto& at = a.node.attrs;
+  const auto r = at.at("rank").get<size_t>();
+  if (r < 1 || r > 2) unsupported(fmt::format("rank {}", r));
+  if (at.value("padding", std::string("valid")) != "valid") unsupported("padding '" + at.value("padding", std::string()) + "'");
+  const int64_t impl = at.value("implementation", int64_t{1});
+  if (impl < 1 || impl > 3) unsupported(fmt::format("implementation {}", impl));
+  if (x.shape.size() != r + 2) bad_input(fmt::format("input of shape {} is not a batch of rank-{} feature maps", shape_str(x.shape), r));
+  const bool cf = channels_first(at);
+  const Shape in(x.shape.begin() + 1, x.shape.end());
+  const LocallyConnectedShapes sh = locally_connected_shapes(a.node, in);
+  const auto k = ints(at, "kernel_size", r), s = ints(at, "strides", r);
+  const int64_t n = x.shape[0], c = cf ? in.front() : in.back(), f = at.at("filters").get<int64_t>();
+  // Spatial geometry padded to 2 axes (a leading axis of length 1 for rank 1).
+  int64_t I[2] = {1, 1}, O[2] = {1, 1}, K[2] = {1, 1}, S[2] = {1, 1};
+  for (size_t i = 0; i < r; ++i) {
+    const size_t j = 2 - r + i;
+    I[j] = in[cf ? i + 1 : i], O[j] = sh.bias[i], K[j] = k[i], S[j] = s[i];
+  }
+  const int64_t P = O[0] * O[1], A = K[0] * K[1], Q = I[0] * I[1], D = A * c;
+  const Array& kw = a.need_weight("kernel", sh.kernel);
+  const auto feat = [&](int64_t t, int64_t ch) { return cf ? ch * A + t : t * c + ch; };
+  const auto in_pos = [&](int64_t p, int64_t t) {  // flat input position of output p, tap t
+    return (p / O[1] * S[0] + t / K[1]) * I[1] + p % O[1] * S[1] + t % K[1];
+  };
+  std::vector<float> w1;  // (P, D, F)
+  const std::vector<float>* w = &kw.data;
+  if (impl != 1) {
+    w1.assign(static_cast<size_t>(P * D * f), 0.0f);
+    struct Entry {
+      int64_t out, in, dst;
+    };
+    std::vector<Entry> entries;
+    if (impl == 3) entries.reserve(static_cast<size_t>(P * D * f));
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t t = 0; t < A; ++t) {
+        const int64_t q = in_pos(p, t);
+        for (int64_t ch = 0; ch < c; ++ch)
+          for (int64_t fo = 0; fo < f; ++fo) {
+            const int64_t dst = (p * D + feat(t, ch)) * f + fo;
+            if (impl == 2) {
+              const int64_t src = cf ? ((ch * Q + q) * f + fo) * P + p : ((q * c + ch) * P + p) * f + fo;
+              w1[static_cast<size_t>(dst)] = kw.data[static_cast<size_t>(src)];
+            } else {
+              entries.push_back({cf ? fo * P + p : p * f + fo, cf ? ch * Q + q : q * c + ch, dst});
+            }
+          }
+      }
+    if (impl == 3) {
+      // Keras sorts the (out_flat, in_flat) index pairs; the stored values follow that order.
+      std::sort(entries.begin(), entries.end(),
+                [](const Entry& l, const Entry& rr) { return l.out != rr.out ? l.out < rr.out : l.in < rr.in; });
+      for (size_t e = 0; e < entries.size(); ++e) w1[static_cast<size_t>(entries[e].dst)] = kw.data[e];
+    }
+    w = &w1;
+  }
+  const Array* b = at.value("use_bias", true) ? &a.need_weight("bias", sh.bias) : nullptr;
+  Array y{Shape{n}, std::vector<float>(static_cast<size_t>(n * P * f))};
+  y.shape.insert(y.shape.end(), sh.out.begin(), sh.out.end());
+  std::vector<double> patch(static_cast<size_t>(D)), acc(static_cast<size_t>(f));
+  for (int64_t b0 = 0; b0 < n; ++b0) {
+    const float* xs = x.data.data() + b0 * Q * c;
+    float* ys = y.data.data() + b0 * P * f;
+    for (int64_t p = 0; p < P; ++p) {
+      for (int64_t t = 0; t < A; ++t) {
+        const int64_t q = in_pos(p, t);
+        for (int64_t ch = 0; ch < c; ++ch) patch[static_cast<size_t>(feat(t, ch))] = xs[cf ? ch * Q + q : q * c + ch];
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      const float* wp = w->data() + p * D * f;
+      for (int64_t j = 0; j < D; ++j) {
+        const double v = patch[static_cast<size_t>(j)];
+        const float* row = wp + j * f;
+        for (int64_t fo = 0; fo < f; ++fo) acc[static_cast<size_t>(fo)] += v * row[fo];
+      }
+      for (int64_t fo = 0; fo < f; ++fo) ys[cf ? fo * P + p : p * f + fo] = static_cast<float>(acc[static_cast<size_t>(fo)]);
+    }
+    // The bias buffer is added to the sample's output as it is laid out (Keras bias_add reshapes
+    // the (out..., F) bias to (F, out...) for channels_first).
+    if (b)
+      for (int64_t i = 0; i < P * f; ++i) ys[i] += b->data[static_cast<size_t>(i)];
+  }
+  activate(at.value("activation", std::string("linear")), at, y);
+  return y;
+}
+
 }  // namespace wb::engine

@@ -64,7 +64,8 @@ std::optional<int64_t> output_padding_at(const Node& n, size_t i) {
 
 bool convfam_infer_shape(const Node& n, const std::vector<Shape>& ins, std::optional<Shape>& out) {
   static const std::set<std::string> kOps = {"ConvTranspose", "DepthwiseConv", "SeparableConv", "PReLU",
-                                             "LayerNorm", "GroupNorm", "Cropping", "UpSampling"};
+                                             "LayerNorm", "GroupNorm", "Cropping", "UpSampling",
+                                             "LocallyConnected"};
   if (!kOps.count(n.op)) return false;
   if (ins.empty()) return true;
   const Shape& in = ins[0];
@@ -88,6 +89,11 @@ bool convfam_infer_shape(const Node& n, const std::vector<Shape>& ins, std::opti
   } else if (n.op == "UpSampling") {
     const auto size = ints(n.attrs.at("size"));
     out = spatial_shape(n, in, c, [&](size_t i, int64_t x) { return x * size.at(i); });
+  } else if (n.op == "LocallyConnected") {
+    const auto k = ints(n.attrs.at("kernel_size")), s = ints(n.attrs.at("strides"));
+    out = spatial_shape(n, in, n.attrs.at("filters").get<int64_t>(), [&](size_t i, int64_t x) {
+      return x < 0 ? x : x < k.at(i) ? int64_t{0} : (x - k.at(i)) / s.at(i) + 1;
+    });
   } else {
     out = in;  // PReLU, LayerNorm, GroupNorm keep the shape
   }
@@ -288,6 +294,107 @@ void convfam_import_keras(const std::string& cls, const json& cfg, bool keras_mx
   if (!ws.empty()) mismatch(n, cls + " has no weights but the file has " + std::to_string(ws.size()));
 }
 
+LocallyConnectedShapes locally_connected_shapes(const Node& n, const Shape& in) {
+  const auto r = n.attrs.at("rank").get<size_t>();
+  const bool cf = channels_first(n);
+  const auto k = ints(n.attrs.at("kernel_size")), s = ints(n.attrs.at("strides"));
+  const int64_t f = n.attrs.at("filters").get<int64_t>(), impl = n.attrs.value("implementation", int64_t{1});
+  if (in.size() != r + 1 || k.size() != r || s.size() != r)
+    fail(ErrorKind::Malformed, fmt::format("input of shape {} is not a rank-{} feature map", shape_str(in), r), {},
+         "layer '" + n.name + "'");
+  const int64_t c = cf ? in.front() : in.back();
+  Shape sp(in.begin() + (cf ? 1 : 0), in.begin() + (cf ? 1 : 0) + static_cast<std::ptrdiff_t>(r)), o;
+  int64_t p = 1, a = 1;
+  for (size_t i = 0; i < r; ++i) {
+    if (sp[i] < k[i] || s[i] < 1)
+      fail(ErrorKind::Malformed, fmt::format("input of shape {} is smaller than the kernel {}", shape_str(in), shape_str(k)),
+           {}, "layer '" + n.name + "'");
+    o.push_back((sp[i] - k[i]) / s[i] + 1);
+    p *= o.back();
+    a *= k[i];
+  }
+  LocallyConnectedShapes out;
+  out.out = o;
+  out.bias = o;
+  out.bias.push_back(f);
+  if (cf) out.out.insert(out.out.begin(), f);
+  else out.out.push_back(f);
+  if (impl == 1) {
+    out.kernel = {p, a * c, f};
+  } else if (impl == 2) {
+    Shape in_part = sp, out_part = o;
+    if (cf) {
+      in_part.insert(in_part.begin(), c);
+      out_part.insert(out_part.begin(), f);
+    } else {
+      in_part.push_back(c);
+      out_part.push_back(f);
+    }
+    out.kernel = in_part;
+    out.kernel.insert(out.kernel.end(), out_part.begin(), out_part.end());
+  } else {
+    out.kernel = {p * a * c * f};
+  }
+  return out;
+}
+
+bool locally_connected_keras_class(const std::string& cls) {
+  return cls == "LocallyConnected1D" || cls == "LocallyConnected2D";
+}
+
+void locally_connected_import_keras(const std::string& cls, const json& cfg, const std::optional<Shape>& in,
+                                    bool keras_mxnet, Node& n, const std::function<std::vector<Weight>()>& take_weights) {
+  const int rank = class_rank(cls);
+  const auto r = static_cast<size_t>(rank);
+  n.op = "LocallyConnected";
+  // Keras 1: nb_filter, filter_length / nb_row + nb_col, subsample(_length), border_mode, bias, dim_ordering.
+  const int64_t filters = cfg.contains("filters") ? cfg.at("filters").get<int64_t>() : cfg.at("nb_filter").get<int64_t>();
+  json ks = cfg.contains("kernel_size") ? cfg["kernel_size"]
+            : rank == 1                 ? cfg.at("filter_length")
+                                        : json::array({cfg.at("nb_row"), cfg.at("nb_col")});
+  json st = cfg.contains("strides")            ? cfg["strides"]
+            : cfg.contains("subsample")        ? cfg["subsample"]
+            : cfg.contains("subsample_length") ? cfg["subsample_length"]
+                                               : json(1);
+  const std::string padding = cfg.contains("padding") ? cfg["padding"].get<std::string>()
+                                                      : cfg.value("border_mode", std::string("valid"));
+  std::string df = "channels_last";
+  if (cfg.contains("data_format") && cfg["data_format"].is_string()) df = cfg["data_format"];
+  else if (cfg.value("dim_ordering", json()) == "th") df = "channels_first";
+  const json impl = cfg.value("implementation", json(1));
+  n.attrs = {{"rank", rank}, {"filters", filters}, {"kernel_size", int_list(ks, r)}, {"strides", int_list(st, r)},
+             {"padding", padding}, {"data_format", df},
+             {"use_bias", cfg.contains("use_bias") ? cfg["use_bias"].get<bool>() : cfg.value("bias", true)},
+             {"activation", activation_name(cfg)}, {"implementation", impl}};
+  constexpr int64_t kMax = int64_t{1} << 24;
+  auto in_range = [&](const char* key, int64_t v) {
+    if (v < 1 || v > kMax) fail(ErrorKind::Malformed, fmt::format("{} = {} is out of range (1..{})", key, v, kMax), {},
+                                "layer '" + n.name + "'");
+  };
+  in_range("filters", filters);
+  for (auto v : ints(n.attrs["kernel_size"])) in_range("kernel_size", v);
+  for (auto v : ints(n.attrs["strides"])) in_range("strides", v);
+  if (df != "channels_last" && df != "channels_first") refuse(n, cls + " data_format '" + df + "' is not supported");
+  if (!impl.is_number_integer() || impl.get<int64_t>() < 1 || impl.get<int64_t>() > 3)
+    refuse(n, cls + " implementation " + impl.dump() + " is not supported (tf.keras defines 1, 2 and 3)");
+  if (padding != "valid")
+    refuse(n, fmt::format("{} padding '{}' (implementation {}) is not supported (only 'valid')", cls, padding, impl.dump()));
+  if (keras_mxnet && df == "channels_first")
+    refuse(n, cls + " channels_first from keras-mxnet: its kernel and bias layout under the MXNet backend is not confirmed");
+  bind_roles(n, take_weights(),
+             n.attrs["use_bias"] ? std::vector<std::string>{"kernel", "bias"} : std::vector<std::string>{"kernel"});
+  const size_t want_rank = impl == 1 ? 3 : impl == 2 ? 2 * r + 2 : 1;
+  if (n.weights[0].tensor.shape.size() != want_rank)
+    mismatch(n, fmt::format("kernel {} is not the rank-{} kernel of {} implementation {}",
+                            shape_str(n.weights[0].tensor.shape), want_rank, cls, impl.dump()));
+  bool known = in && in->size() == r + 1;
+  for (size_t i = 0; known && i < in->size(); ++i) known = (*in)[i] > 0;
+  if (!known) return;
+  const auto want = locally_connected_shapes(n, *in);
+  check_shape(n, n.weights[0], want.kernel);
+  if (n.attrs["use_bias"]) check_shape(n, n.weights[1], want.bias);
+}
+
 std::optional<std::pair<std::string, json>> convfam_keras_config(const Node& n, json cfg) {
   const auto& a = n.attrs;
   auto conv_cfg = [&] {
@@ -307,6 +414,13 @@ std::optional<std::pair<std::string, json>> convfam_keras_config(const Node& n, 
     cfg["depth_multiplier"] = a.at("depth_multiplier");
     if (n.op == "SeparableConv") cfg["filters"] = a.at("filters");
     return std::make_pair((n.op == "SeparableConv" ? "SeparableConv" : "DepthwiseConv") + rank + "D", cfg);
+  }
+  if (n.op == "LocallyConnected") {
+    cfg.update({{"filters", a.at("filters")}, {"kernel_size", a.at("kernel_size")}, {"strides", a.at("strides")},
+                {"padding", a.at("padding")}, {"data_format", a.at("data_format")},
+                {"activation", a.value("activation", "linear")}, {"use_bias", a.value("use_bias", true)},
+                {"implementation", a.value("implementation", 1)}});
+    return std::make_pair("LocallyConnected" + rank + "D", cfg);
   }
   if (n.op == "PReLU") {
     cfg["shared_axes"] = a.at("shared_axes").empty() ? json() : a.at("shared_axes");

@@ -17,6 +17,21 @@
 //   GroupNorm      groups, axis (channel axis, Keras), epsilon, center, scale   weights gamma, beta (C,)
 //   Cropping       rank, cropping [[before, after]...], data_format
 //   UpSampling     rank, size[], interpolation nearest, data_format
+//   LocallyConnected  rank 1|2, filters, kernel_size[], strides[], padding valid, data_format, use_bias,
+//                  activation, implementation 1|2|3 (tf.keras; Keras 1 and Keras 2 before 2.2.5 are 1).
+//                  Unshared convolution: output position p = row-major over the output axes, tap t
+//                  row-major over kernel_size, input position i = o*stride + t (valid padding only).
+//                  Weights are kept exactly as Keras stores them (their layout depends on the
+//                  implementation and on data_format); P output positions, A taps, C input channels,
+//                  Q input positions, F filters:
+//                    1: kernel (P, A*C, F), feature index t*C + c (channels_last) or c*A + t (channels_first)
+//                    2: kernel channels_last (in..., C, out..., F), channels_first (C, in..., F, out...),
+//                       dense and masked: entries outside the window are ignored
+//                    3: kernel (P*A*C*F,): the values of the sparse (out_flat, in_flat) matrix at the
+//                       connected pairs in sorted order; out_flat = p*F + f or f*P + p, in_flat = q*C + c
+//                       or c*Q + q (channels_last / channels_first)
+//                  bias (out..., F), added to the per-sample output as a flat buffer: with
+//                  channels_first Keras reshapes (not transposes) it to (F, out...).
 #pragma once
 #include <functional>
 #include <map>
@@ -52,6 +67,17 @@ void convfam_import_keras(const std::string& cls, const nlohmann::json& cfg, boo
 
 // Keras export: class name and config for a family node (nullopt: not one of them).
 std::optional<std::pair<std::string, nlohmann::json>> convfam_keras_config(const Node& n, nlohmann::json cfg);
+
+// LocallyConnected1D/2D (Keras 1, Keras 2, tf.keras). The weight shapes for an input shape (without
+// batch, every dimension known); Malformed when the input is smaller than the kernel.
+struct LocallyConnectedShapes {
+  Shape out, kernel, bias;
+};
+LocallyConnectedShapes locally_connected_shapes(const Node& n, const Shape& in);
+bool locally_connected_keras_class(const std::string& cls);
+// `in`: the input shape when known (then the stored weights are checked against it).
+void locally_connected_import_keras(const std::string& cls, const nlohmann::json& cfg, const std::optional<Shape>& in,
+                                    bool keras_mxnet, Node& n, const std::function<std::vector<Weight>()>& take_weights);
 
 // MXNet export. The exporter supplies these primitives over its symbol and value tracking.
 struct MxExportApi {

@@ -270,6 +270,11 @@ bool convfam_export_mxnet(const Node& n, MxExportApi& api) {
   else if (n.op == "GroupNorm") export_group_norm(n, api);
   else if (n.op == "Cropping") export_cropping(n, api);
   else if (n.op == "UpSampling") export_upsampling(n, api);
+  else if (n.op == "LocallyConnected")
+    fail(ErrorKind::Unsupported,
+         fmt::format("LocallyConnected{}D has no MXNet equivalent (MXNet has no locally-connected op and the "
+                     "unrolled per-position graph is not implemented)", n.attrs.value("rank", 2)),
+         {}, "layer '" + n.name + "'");
   else return false;
   return true;
 }

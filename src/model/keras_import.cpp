@@ -559,6 +559,19 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     });
     return;
   }
+  if (locally_connected_keras_class(cls)) {  // conv_family.cpp
+    std::optional<Shape> in;
+    if (!n.inputs.empty()) {
+      const auto shapes = infer_shapes(*c.model);
+      if (auto it = shapes.find(n.inputs[0]); it != shapes.end()) in = it->second;
+    }
+    locally_connected_import_keras(cls, cfg, in, c.keras_mxnet, n, [&] {
+      std::vector<Weight> ws;
+      for (const auto* w : stored_weights(c, n.name)) ws.push_back(Weight{"", w->tensor, w->name, "", w->tensor});
+      return ws;
+    });
+    return;
+  }
   if (cls == "InputLayer") {
     json shape = cfg.contains("batch_input_shape") ? cfg["batch_input_shape"] : cfg.value("batch_shape", json());
     if (!shape.is_array() || shape.empty()) bad_config("InputLayer '" + n.name + "' without a shape");
@@ -691,7 +704,8 @@ void cast_to_declared(Model& m, const KGraph& g) {
 // names (formats-keras.md 5.7). Used only when no architecture layer name matches a weight group
 // (a weights file saved from another instance of the model) and the counts agree.
 void pair_by_position_when_no_name_matches(Ctx& c, const KGraph& g, const keras::H5File& file) {
-  static const std::set<std::string> kWeighted = {"Dense", "Conv1D", "Conv2D", "Conv3D", "BatchNormalization", "Embedding"};
+  static const std::set<std::string> kWeighted = {"Dense", "Conv1D", "Conv2D", "Conv3D", "BatchNormalization", "Embedding",
+                                                  "LocallyConnected1D", "LocallyConnected2D"};
   std::vector<const keras::H5Layer*> groups;
   for (const auto& l : file.layers)
     if (!l.weights.empty()) groups.push_back(&l);
