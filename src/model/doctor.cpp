@@ -362,6 +362,7 @@ void check_hard_sigmoid_slope(Report& r, const Node& n, const std::string& targe
 
 void check_rnn(Report& r, const Model& m, const std::string& target) {
   const bool to_mx = target == "mxnet";
+  const auto shapes = infer_shapes(m);
   for (const auto& n : m.nodes) {
     check_hard_sigmoid_slope(r, n, target, m.prov.framework);
     if (!is_rnn_op(n.op)) continue;
@@ -449,38 +450,61 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
     }
 
     if (!to_mx || from_mx) continue;
-    // What MXNet's fused RNN op cannot compute.
+    // What MXNet's fused RNN op cannot compute. convert writes such a layer as an exact graph of
+    // per-time-step ops when the sequence length is known (mxnet_export.cpp); a ConvLSTM it refuses.
+    const auto in = shapes.find(n.inputs.empty() ? std::string() : n.inputs[0]);
+    const int64_t T = cell != "convlstm" && in != shapes.end() && in->second.size() == 2 ? in->second[0] : -1;
+    const bool unrolled = T >= 1;
+    // With several inputs, --input-shape names the one that feeds this layer.
+    const Node* feed = n.inputs.empty() ? nullptr : m.find(n.inputs[0]);
+    const bool many = std::count_if(m.nodes.begin(), m.nodes.end(), [](const Node& x) { return x.op == "Input"; }) > 1;
+    const std::string input_spec = many ? (feed && feed->op == "Input" ? feed->name : std::string("INPUT")) + "=" : "";
+    const char* sev = unrolled ? "info" : "error";
+    const std::string how =
+        unrolled ? fmt::format("convert writes this layer as exact per-time-step MXNet ops ({} step{}) instead of the fused RNN op", T,
+                               T == 1 ? "" : "s")
+                 : std::string("convert can write it as exact per-time-step ops only when the sequence length is known, and the "
+                               "input's time axis is not");
+    const std::string exact_fix =
+        unrolled ? r.convert("mxnet") + " (exact; the MXNet model has a fixed sequence length and reads back as plain ops, "
+                                        "not as a recurrent layer)"
+                 : r.convert("mxnet", " --input-shape " + input_spec + "T,FEATURES") +
+                       " (exact, for that sequence length), or keep the model in Keras";
+    bool named = false;
     const std::string ract = a.value("recurrent_activation", "sigmoid");
-    if (cell != "simple" && ract == "hard_sigmoid") {
+    if (cell != "simple" && cell != "convlstm" && ract == "hard_sigmoid") {
       const double slope = a.value("hard_sigmoid_slope", 0.2);
       const double gap = max_gap([&](double x) { return hard_sigmoid(x, slope); }, [](double x) { return 1.0 / (1.0 + std::exp(-x)); });
-      r.add("error", "rnn", where,
-            "recurrent_activation hard_sigmoid, but MXNet's fused RNN gates are always sigmoid: convert refuses this layer",
+      r.add(sev, "rnn", where, "recurrent_activation hard_sigmoid, but MXNet's fused RNN gates are always sigmoid: " + how,
             fmt::format("recurrent_activation=hard_sigmoid, clip({:.6g} x + 0.5, 0, 1){}; it differs from sigmoid by up to {:.4f} "
                         "per gate", slope, keras1 ? " (Keras 1 inner_activation)" : "", gap),
-            r.convert("mxnet", " --accept-sigmoid-for-hard-sigmoid") +
-                " (an approximation: the outputs change, --verify reports by how much), or keep the model in Keras",
+            exact_fix + "; or " + r.convert("mxnet", " --accept-sigmoid-for-hard-sigmoid") +
+                " (the fused op with sigmoid gates, an approximation: the outputs change, --verify reports by how much)",
             "hard-sigmoid");
+      named = true;
     }
-    if (cell == "gru" && !reset_after)
-      r.add("error", "rnn", where,
+    if (cell == "gru" && !reset_after) {
+      r.add(sev, "rnn", where,
             "GRU with reset_after=False: MXNet's fused RNN applies the reset gate after the recurrent matmul (reset_after=True) "
-            "and has no form of this layer",
+            "and has no form of this layer: " + how,
             fmt::format("reset_after=False{}; bias {} (one bias per gate; reset_after=True would hold (2, {}))",
                         keras1 ? " (every Keras 1 GRU)" : "", bias ? shape_str(bias->tensor.shape) : "none", 3 * u),
-            "none exact for MXNet: keep the model in Keras (" + r.convert("keras") + "), or retrain the layer with reset_after=True",
-            "gru-reset-after");
-    // Anything else the fused op refuses (activation, merge mode, initial states...).
+            exact_fix, "gru-reset-after");
+      named = true;
+    }
+    // Anything else the fused op refuses (activation, merge mode, initial states, ConvLSTM...).
     Node probe = n;
     probe.attrs["recurrent_activation"] = "sigmoid";
     probe.attrs["reset_after"] = true;
     try {
       check_mxnet_rnn_expressible(probe);
     } catch (const Error& e) {
-      r.add("error", "rnn", where, e.message(),
-            fmt::format("activation={}, merge_mode={}, return_sequences={}, inputs={}", a.value("activation", "tanh"),
-                        a.value("merge_mode", "-"), a.value("return_sequences", false), n.inputs.size()),
-            "none exact for MXNet: keep the model in Keras (" + r.convert("keras") + ")", "mxnet-rnn");
+      const bool conv = cell == "convlstm";
+      if (!named || conv)
+        r.add(conv ? "error" : sev, "rnn", where, conv ? e.message() : e.message() + ": " + how,
+              fmt::format("activation={}, merge_mode={}, return_sequences={}, inputs={}", a.value("activation", "tanh"),
+                          a.value("merge_mode", "-"), a.value("return_sequences", false), n.inputs.size()),
+              conv ? "none exact for MXNet: keep the model in Keras (" + r.convert("keras") + ")" : exact_fix, "mxnet-rnn");
     }
   }
 }

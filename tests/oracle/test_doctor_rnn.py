@@ -56,13 +56,13 @@ def keras_file(d, name, cell, **opts):
     return path, (k, r, b)
 
 
-def keras1_file(path, cell, inner="sigmoid"):
+def keras1_file(path, cell, inner="sigmoid", t=T):
     """A Keras 1.2.2 Sequential file with one LSTM (12 arrays, gates i,c,f,o) or GRU (9 arrays z,r,h)."""
     gates = "icfo" if cell == "lstm" else "zrh"
     rng = np.random.default_rng(9)
     cls = "LSTM" if cell == "lstm" else "GRU"
     cfg = {"class_name": "Sequential", "config": [{"class_name": cls, "config": {
-        "name": "rnn_1", "output_dim": U, "activation": "tanh", "inner_activation": inner, "batch_input_shape": [None, T, C],
+        "name": "rnn_1", "output_dim": U, "activation": "tanh", "inner_activation": inner, "batch_input_shape": [None, t, C],
         "input_dim": C, "return_sequences": False, "go_backwards": False, "stateful": False, "consume_less": "cpu"}}]}
     arrays = []
     for g in gates:
@@ -151,7 +151,7 @@ class GateOrder(unittest.TestCase):
         self.assertEqual(f["severity"], "info")
         self.assertIn("9 per-gate arrays", f["message"])
         self.assertIn("rnn_1_W_z+rnn_1_W_r+rnn_1_W_h", f["evidence"])
-        f = one(doctor(d + "/g.h5", "--to", "mxnet", expect=1), "gate-order")
+        f = one(doctor(d + "/g.h5", "--to", "mxnet", expect=0), "gate-order")
         self.assertIn("r,z,n", f["message"])
 
     def test_gru_keras_to_mxnet_and_back(self):
@@ -239,59 +239,91 @@ class BiasCount(unittest.TestCase):
 
 
 class MxnetCannotCompute(unittest.TestCase):
+    """What MXNet's fused RNN op cannot compute: a note when convert writes the layer as exact
+    per-time-step ops (the sequence length is known), an error naming --input-shape when it is not."""
+
+    def run_fix(self, fix, out):
+        cmd = fix.split(" (")[0].split()
+        cmd[cmd.index("-o") + 1] = out
+        return run(*cmd[1:])
+
     def test_gru_reset_after_false(self):
         d = tmpdir("docrnn_resetafter")
         src, (_k, _r, b) = keras_file(d, "gru_1", "gru", reset_after=False)
-        doc = doctor(src, "--to", "mxnet", expect=1)
+        doc = doctor(src, "--to", "mxnet", expect=0)
         f = one(doc, "gru-reset-after")
-        self.assertEqual(f["severity"], "error")
+        self.assertEqual(f["severity"], "info")
+        self.assertIn("per-time-step MXNet ops (%d steps)" % T, f["message"])
         self.assertIn("(%d,)" % b.shape[0], f["evidence"])
         self.assertIn("(2, %d)" % (3 * U), f["evidence"])
-        self.assertIn("--to keras", f["fix"])
-        # it is what convert refuses, and Keras targets are unaffected
-        self.assertEqual(run("convert", src, "--to", "mxnet", "-o", d + "/mx").returncode, 3)
+        # the fix as given writes the exact MXNet model
+        p = self.run_fix(f["fix"], d + "/mx")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
         self.assertEqual(rnn(doctor(src, "--to", "keras", expect=0)), [])
         # every Keras 1 GRU is reset_after=False
         keras1_file(d + "/k1.h5", "gru")
-        self.assertIn("Keras 1", one(doctor(d + "/k1.h5", "--to", "mxnet", expect=1), "gru-reset-after")["evidence"])
+        self.assertIn("Keras 1", one(doctor(d + "/k1.h5", "--to", "mxnet"), "gru-reset-after")["evidence"])
+
+    def test_unknown_sequence_length_is_an_error_naming_input_shape(self):
+        d = tmpdir("docrnn_notime")
+        rng = np.random.default_rng(2)
+        k, r, b = random_cell(rng, "gru", C, U)
+        src = os.path.join(d, "m.h5")
+        write_keras(src, None, C, "GRU", cell_config("gru", "gru_1", U, reset_after=False), named("gru_1/", k, r, b))
+        f = one(doctor(src, "--to", "mxnet", expect=1), "gru-reset-after")
+        self.assertEqual(f["severity"], "error")
+        self.assertIn("sequence length", f["message"])
+        self.assertIn("--input-shape T,FEATURES", f["fix"])
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("give --input-shape", p.stderr)
+        p = self.run_fix(f["fix"].replace("T,FEATURES", "%d,%d" % (T, C)), d + "/mx")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
 
     def test_hard_sigmoid_real_fixture_and_the_fix(self):
         d = tmpdir("docrnn_hs")
         src = fixture("keras2/simple_lstm_tf_model.h5")
         with h5py.File(src, "r") as h:
             self.assertEqual(json.loads(h.attrs["model_config"])["config"][0]["config"]["recurrent_activation"], "hard_sigmoid")
-        doc = doctor(src, expect=1)  # default target of a Keras file: MXNet
+        doc = doctor(src, expect=0)  # default target of a Keras file: MXNet
         self.assertEqual(doc["target"], "mxnet")
         f = one(doc, "hard-sigmoid")
-        self.assertEqual(f["severity"], "error")
+        self.assertEqual(f["severity"], "info")
         gap = np.abs(hard_sigmoid(GRID, 0.2) - sigmoid(GRID)).max()
         self.assertIn("%.4f" % gap, f["evidence"])
         self.assertIn("--accept-sigmoid-for-hard-sigmoid", f["fix"])
         self.assertEqual(rnn(doctor(src, "--to", "keras", expect=0)), [])
-        # the fix as given writes the MXNet model, and --verify shows the outputs moved (exit 1)
-        fix = f["fix"].split(" (")[0].split()
-        fix[fix.index("-o") + 1] = d + "/mx"
-        p = run(*fix[1:])
+        # the first fix is exact (verify passes); the fused-op alternative moves the outputs (exit 1)
+        p = self.run_fix(f["fix"], d + "/mx")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
+        p = self.run_fix(f["fix"].split("; or ")[1], d + "/fused")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn("hard_sigmoid gates exported as sigmoid", p.stdout)
-        self.assertTrue(os.path.exists(d + "/mx-0000.params"))
+        self.assertTrue(os.path.exists(d + "/fused-0000.params"))
         # Keras 1 inner_activation hard_sigmoid too
-        self.assertIn("Keras 1", one(doctor(fixture("keras1/simple_lstm_th_model.h5"), "--to", "mxnet", expect=1), "hard-sigmoid")["evidence"])
+        self.assertIn("Keras 1", one(doctor(fixture("keras1/simple_lstm_th_model.h5"), "--to", "mxnet"), "hard-sigmoid")["evidence"])
 
     def test_hard_sigmoid_keras3_slope(self):
         d = tmpdir("docrnn_hs3")
         src, _ = keras_file(d, "lstm_1", "lstm", ra="hard_sigmoid", version="3.3.3")
-        f = one(doctor(src, "--to", "mxnet", expect=1), "hard-sigmoid")
+        f = one(doctor(src, "--to", "mxnet"), "hard-sigmoid")
         gap = np.abs(hard_sigmoid(GRID, 1 / 6) - sigmoid(GRID)).max()
         self.assertIn("%.4f" % gap, f["evidence"])
         self.assertIn("clip(0.166667 x", f["evidence"])
 
-    def test_other_refusals_real_fixture(self):
+    def test_other_fused_gaps_real_fixture(self):
+        d = tmpdir("docrnn_other")
         src = fixture("tfkeras/gru_two_inputs.h5")
-        f = one(doctor(src, "--to", "mxnet", expect=1), "mxnet-rnn")
+        f = one(doctor(src, "--to", "mxnet"), "mxnet-rnn")
+        self.assertEqual(f["severity"], "info")
         self.assertIn("activation 'linear'", f["message"])
         self.assertIn("inputs=2", f["evidence"])
-        self.assertEqual(run("convert", src, "--to", "mxnet", "-o", tmpdir("docrnn_other") + "/mx").returncode, 3)
+        p = self.run_fix(f["fix"], d + "/mx")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
 
 
 class HardSigmoidSlope(unittest.TestCase):
@@ -335,7 +367,10 @@ class HardSigmoidSlope(unittest.TestCase):
 
 class HumanOutput(unittest.TestCase):
     def test_grouped_by_severity_with_headline_evidence_fix(self):
-        src = fixture("keras1/simple_lstm_th_model.h5")
+        # Keras 1 LSTM (gate order: warning; bias count: note) with hard_sigmoid gates and no fixed
+        # sequence length (error: MXNet gets neither the fused op nor exact per-step ops)
+        src = os.path.join(tmpdir("docrnn_human"), "k1.h5")
+        keras1_file(src, "lstm", inner="hard_sigmoid", t=None)
         doc = doctor(src, "--to", "mxnet", expect=1)
         p = run("doctor", src, "--to", "mxnet")
         self.assertEqual(p.returncode, 1)

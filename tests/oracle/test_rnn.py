@@ -11,6 +11,7 @@ import unittest
 import h5py
 import numpy as np
 
+import mxnet_numpy
 import ndarray_ref
 from test_convert import keras_weights
 from wbtest import fixture, run, tmpdir
@@ -32,6 +33,8 @@ def act(name, x, slope=0.2):
         return np.maximum(x, 0.0)
     if name == "linear":
         return x
+    if name == "softsign":
+        return x / (1.0 + np.abs(x))
     raise ValueError(name)
 
 
@@ -154,20 +157,31 @@ write_params = ndarray_ref.save
 class Generated(unittest.TestCase):
     """Generated models with in != units, T = 5: engine vs numpy, MXNet --verify, round trips."""
 
-    def check(self, tag, cls, cfg, weights, expected, mxnet_ok, x):
+    def check(self, tag, cls, cfg, weights, expected, mxnet_form, x):
+        """mxnet_form: "fused" (MXNet's RNN op, round-trips to Keras) or "unrolled" (exact per-step ops)."""
         d = tmpdir("rnn_" + tag)
         src = os.path.join(d, "m.h5")
         write_keras(src, T, C, cls, cfg, weights)
         y = run_model(d, [src], x)
         np.testing.assert_allclose(y, expected, atol=1e-5, err_msg=tag)
         p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--verify")
-        if not mxnet_ok:
-            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
-            self.assertIn("fused RNN op cannot express", p.stderr)
-            return
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("verify: PASS", p.stdout)
         np.testing.assert_allclose(run_model(d, mx_files(d + "/mx"), x), expected, atol=1e-5, err_msg=tag)
+        with open(d + "/mx-symbol.json") as f:
+            ops = {n["op"] for n in json.load(f)["nodes"]}
+        self.assertEqual("RNN" in ops, mxnet_form == "fused", tag)
+        if mxnet_form == "unrolled":
+            (got,), _ = mxnet_numpy.evaluate(d + "/mx", x)  # the symbol as MXNet runs it
+            np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=tag)
+            self.assertIn("slice_axis", ops)
+            # plain ops are not a recurrent layer: MXNet -> Keras refuses them in one line
+            p = run("convert", *mx_files(d + "/mx"), "--to", "keras", "-o", d + "/back.h5")
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            self.assertIn("SliceAxis cannot be exported to Keras", p.stderr)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+            self.assertFalse(os.path.exists(d + "/back.h5"))
+            return
         run("convert", *mx_files(d + "/mx"), "--to", "keras", "-o", d + "/back.h5", "--verify", check=0)
         a, b = keras_weights(src)[cfg["name"]], keras_weights(d + "/back.h5")[cfg["name"]]
         self.assertEqual(len(a), len(b), tag)
@@ -178,9 +192,11 @@ class Generated(unittest.TestCase):
     def test_single_direction_cells(self):
         rng = np.random.default_rng(7)
         x = rng.uniform(-1, 1, (N, T, C)).astype(np.float32)
-        cases = [("lstm", {}, True), ("lstm", {"ra": "hard_sigmoid"}, False), ("simple", {}, True),
-                 ("simple", {"a": "relu"}, True), ("gru", {"reset_after": True}, True),
-                 ("gru", {"reset_after": False}, False), ("gru", {"reset_after": True, "ra": "hard_sigmoid"}, False)]
+        cases = [("lstm", {}, "fused"), ("lstm", {"ra": "hard_sigmoid"}, "unrolled"), ("simple", {}, "fused"),
+                 ("simple", {"a": "relu"}, "fused"), ("gru", {"reset_after": True}, "fused"),
+                 ("gru", {"reset_after": False}, "unrolled"), ("gru", {"reset_after": True, "ra": "hard_sigmoid"}, "unrolled"),
+                 ("gru", {"reset_after": False, "ra": "hard_sigmoid", "a": "relu"}, "unrolled"),
+                 ("lstm", {"a": "relu", "ra": "tanh"}, "unrolled"), ("simple", {"a": "softsign"}, "unrolled")]
         for cell, opts, mx in cases:
             for seq in (False, True):
                 for back in (False, True):
@@ -204,7 +220,7 @@ class Generated(unittest.TestCase):
                     cfg = {"name": "bidirectional_1", "merge_mode": merge, "layer": {"class_name": CLASS[cell], "config": inner}}
                     w = named("bidirectional_1/forward_inner_1/", *fw) + named("bidirectional_1/backward_inner_1/", *bw)
                     exp = ref_bidi(cell, x, fw, bw, merge, seq, **opts)
-                    mx = merge == "concat" and seq
+                    mx = "fused" if merge == "concat" and seq else "unrolled"
                     with self.subTest(tag):
                         self.check(tag, "Bidirectional", cfg, w, exp, mx, x)
 
@@ -224,12 +240,13 @@ class Gold(unittest.TestCase):
         with h5py.File(d + "/k2.h5", "r") as f:
             cfg = json.loads(f.attrs["model_config"])["config"]["layers"]
         self.assertEqual([l for l in cfg if l["class_name"] == "LSTM"][0]["config"]["recurrent_activation"], "hard_sigmoid")
-        # hard_sigmoid gates: MXNet's fused RNN cannot reproduce this model.
-        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
-        self.assertEqual(p.returncode, 3)
-        self.assertIn("hard_sigmoid", p.stderr)
-        self.assertIn("lstm_1", p.stderr)
-        self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
+        # hard_sigmoid gates: MXNet's fused RNN cannot compute them, the unrolled export does.
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertLess(np.abs(run_model(d, mx_files(d + "/mx"), x) - want).max(), 1e-5)
+        (got,), sym = mxnet_numpy.evaluate(d + "/mx", x)
+        self.assertLess(np.abs(got - want).max(), 1e-5)
+        self.assertIn("hard_sigmoid", {n["op"] for n in sym["nodes"]})
 
 
 def br07_weights():
@@ -265,11 +282,14 @@ class FailureCases(unittest.TestCase):
         k3 = self.br07_file(d, "hard_sigmoid", "3.3.3", "tensorflow")
         self.assertAlmostEqual(float(run_model(d, [k2], self.X).ravel()[0]), 0.264469, places=6)
         self.assertAlmostEqual(float(run_model(d, [k3], self.X).ravel()[0]), 0.245056, places=6)
-        for src in (k2, k3):
-            p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
-            self.assertEqual(p.returncode, 3)
-            self.assertIn("layer 'lstm_1'", p.stderr)
-            self.assertIn("hard_sigmoid", p.stderr)
+        for src, want, slope in ((k2, 0.264469, 0.2), (k3, 0.245056, 1 / 6)):  # exact: unrolled, the slope kept
+            run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--verify", check=0)
+            self.assertAlmostEqual(float(run_model(d, mx_files(d + "/mx"), self.X).ravel()[0]), want, places=6)
+            (got,), sym = mxnet_numpy.evaluate(d + "/mx", self.X)
+            self.assertAlmostEqual(float(got.ravel()[0]), want, places=6)
+            alphas = {float(n["attrs"]["alpha"]) for n in sym["nodes"] if n["op"] == "hard_sigmoid"}
+            self.assertEqual(len(alphas), 1)
+            self.assertAlmostEqual(alphas.pop(), slope, places=6)
         # The documented approximation: sigmoid gates (0.289117), and verify says it differs.
         p = run("convert", k2, "--to", "mxnet", "-o", d + "/approx", "--accept-sigmoid-for-hard-sigmoid", "--verify")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
@@ -308,15 +328,17 @@ class FailureCases(unittest.TestCase):
         self.assertEqual(layer["config"]["reset_after"], True)
         self.assertEqual(layer["config"]["recurrent_activation"], "sigmoid")
         self.assertAlmostEqual(float(run_model(d, [d + "/k.h5"], x).ravel()[0]), 0.403269, places=6)
-        # reset_after=False with summed biases is a different model: refused for MXNet.
+        # reset_after=False with summed biases is a different model (0.412013): MXNet gets it
+        # exactly as per-step ops, not as the fused GRU (0.403269).
         src = os.path.join(d, "ra_false.h5")
         cfg = cell_config("gru", "gru_1", 1, reset_after=False)
         write_keras(src, 2, 1, "GRU", cfg, [("gru_1/kernel:0", [[-1.0, 0.5, 2.0]]), ("gru_1/recurrent_kernel:0", [[0.6, 0.3, -0.7]]),
                                             ("gru_1/bias:0", [0.6, -0.1, 0.8])])
         self.assertAlmostEqual(float(run_model(d, [src], x).ravel()[0]), 0.412013, places=6)
-        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
-        self.assertEqual(p.returncode, 3)
-        self.assertIn("reset_after=False", p.stderr)
+        run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--verify", check=0)
+        (got,), sym = mxnet_numpy.evaluate(d + "/mx", x)
+        self.assertAlmostEqual(float(got.ravel()[0]), 0.412013, places=6)
+        self.assertNotIn("RNN", {n["op"] for n in sym["nodes"]})
 
 
 class GateSwap(unittest.TestCase):
@@ -340,9 +362,10 @@ class GateSwap(unittest.TestCase):
 
 class RealFixtures(unittest.TestCase):
     # fixture -> expected exit of convert --to mxnet --verify, and a word of the refusal
+    # (hard_sigmoid gates and a linear GRU: exact per-step MXNet ops)
     CASES = {
-        "keras2/simple_lstm_tf_model.h5": (3, "hard_sigmoid"),
-        "tfkeras/gru_two_inputs.h5": (3, "activation"),
+        "keras2/simple_lstm_tf_model.h5": (0, None),
+        "tfkeras/gru_two_inputs.h5": (0, None),
         "tfkeras/rnn_bidi_simplernn.h5": (0, None),
     }
 

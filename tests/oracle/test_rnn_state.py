@@ -13,6 +13,7 @@ import unittest
 import h5py
 import numpy as np
 
+import mxnet_numpy
 import ndarray_ref
 from test_convert import keras_weights
 from test_rnn import GATES, CLASS, cell_config, random_cell, ref_rnn
@@ -157,13 +158,27 @@ class FdeepFixture(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("PASS", p.stdout)
 
-    def test_mxnet_refused_precisely(self):
+    def test_mxnet_unrolled(self):
+        """relu and hard_sigmoid gates, linear cells, states: exact per-step MXNet ops. input_3 has no
+        fixed length: refused without it, exact for the length given with --input-shape NAME=dims."""
         d = tmpdir("rnn_state_fdeep_mx")
-        p = run("convert", fixture("keras2/bidi_lstm_fdeep.h5"), "--to", "mxnet", "-o", d + "/mx")
+        src = fixture("keras2/bidi_lstm_fdeep.h5")
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
-        self.assertIn("layer 'lstm_1'", p.stderr)
-        self.assertIn("recurrent_activation 'relu'", p.stderr)
+        self.assertIn("layer 'lstm_15'", p.stderr)
+        self.assertIn("give --input-shape", p.stderr)
         self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--input-shape", "input_3=6,4", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
+        feed = fdeep_inputs(np.random.default_rng(13), t3=6)
+        want, mc = eval_keras(src, feed)
+        got, _ = mxnet_numpy.evaluate(d + "/mx", feed)  # the symbol as MXNet runs it
+        self.assertEqual(len(got), len(want))
+        for i, (g, w) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(g, w, atol=2e-5, err_msg=str(mc["config"]["output_layers"][i]))
+        for g, w in zip(run_outputs(d, mx_files(d + "/mx"), [feed[k] for k in INPUT_ORDER], len(want)), want):
+            np.testing.assert_allclose(g, w, atol=2e-5)
 
 
 # ---- generated encoder/decoder models (MXNet-expressible) ----
@@ -301,10 +316,13 @@ class BidirectionalStates(unittest.TestCase):
         run("convert", src, "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
         for g, w in zip(run_outputs(d, [d + "/k.h5"], [x], 5), want):
             np.testing.assert_allclose(g, w, atol=1e-5)
-        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
-        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
-        self.assertIn("layer 'bidi_a'", p.stderr)
-        self.assertIn("return_state", p.stderr)
+        # states between Bidirectional layers and merge_mode sum: exact per-step MXNet ops
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        got, _ = mxnet_numpy.evaluate(d + "/mx", x)
+        self.assertEqual(len(got), 5)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, atol=1e-5)
 
 
 if __name__ == "__main__":
