@@ -8,18 +8,16 @@ import h5py
 import numpy as np
 
 import ndarray_ref
-from wbtest import fixture, run, tmpdir
+from wbtest import fixture, keras_weight_list, run, tmpdir
 
 
 def keras_weights(path):
     """{layer: [arrays in weight_names order]} read with h5py, following weight_names."""
-    out = {}
     with h5py.File(path, "r") as f:
         g = f["model_weights"] if "model_weights" in f and "layer_names" not in f.attrs else f
-        for ln in g.attrs["layer_names"]:
-            ln = ln.decode() if isinstance(ln, bytes) else ln
-            names = g[ln].attrs["weight_names"]
-            out[ln] = [np.array(g[ln][n.decode() if isinstance(n, bytes) else n]) for n in names]
+        out = {(ln.decode() if isinstance(ln, bytes) else ln): [] for ln in g.attrs["layer_names"]}
+    for ln, _, a in keras_weight_list(path):
+        out[ln].append(a)
     return out
 
 

@@ -4,11 +4,10 @@ MXNet with --verify; Keras -> MXNet -> Keras gives back every weight byte for by
 import json
 import unittest
 
-import h5py
 import numpy as np
 
 from test_convert import keras_weights
-from wbtest import fixture, run, tmpdir
+from wbtest import fixture, run, tmpdir, write_sequential
 
 RNG = np.random.default_rng(7)
 
@@ -19,26 +18,7 @@ def rnd(*shape):
 
 def write_model(path, input_shape, layers):
     """layers: [(class, config, [(weight name, array)...])] as a Keras 2.2.4 Sequential file."""
-    cfg = []
-    for i, (cls, c, _) in enumerate(layers):
-        c = dict(c, name=c.get("name", "l%d" % i))
-        if i == 0:
-            c["batch_input_shape"] = [None] + list(input_shape)
-        cfg.append({"class_name": cls, "config": c})
-    with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": cfg}).encode()
-        f.attrs["keras_version"] = b"2.2.4"
-        f.attrs["backend"] = b"tensorflow"
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [l["config"]["name"].encode() for l in cfg]
-        g.attrs["keras_version"] = b"2.2.4"
-        g.attrs["backend"] = b"tensorflow"
-        for l, (_, _, ws) in zip(cfg, layers):
-            name = l["config"]["name"]
-            lg = g.create_group(name)
-            lg.attrs["weight_names"] = [("%s/%s:0" % (name, w)).encode() for w, _ in ws]
-            for w, a in ws:
-                lg.create_dataset("%s/%s:0" % (name, w), data=a)
+    write_sequential(path, input_shape, layers)
 
 
 def run_model(d, path, x):

@@ -12,7 +12,7 @@ import numpy as np
 
 import ndarray_ref
 from test_convert import keras_weights
-from wbtest import fixture, run, tmpdir
+from wbtest import fixture, run, tmpdir, write_sequential
 
 RNG = np.random.default_rng(11)
 
@@ -24,26 +24,7 @@ def rnd(*shape):
 def write_model(path, input_shape, layers, version="2.2.4", backend="tensorflow"):
     """layers: [(class, config, [(weight name, array)...])] as a Sequential file; version None
     leaves keras_version out (as Keras 1 and some converters do)."""
-    cfg = []
-    for i, (cls, c, _) in enumerate(layers):
-        c = dict(c, name=c.get("name", "l%d" % i))
-        if i == 0:
-            c["batch_input_shape"] = [None] + list(input_shape)
-        cfg.append({"class_name": cls, "config": c})
-    with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": cfg}).encode()
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [l["config"]["name"].encode() for l in cfg]
-        for h in (f, g):
-            if version is not None:
-                h.attrs["keras_version"] = version.encode()
-                h.attrs["backend"] = backend.encode()
-        for l, (_, _, ws) in zip(cfg, layers):
-            name = l["config"]["name"]
-            lg = g.create_group(name)
-            lg.attrs["weight_names"] = [("%s/%s:0" % (name, w)).encode() for w, _ in ws]
-            for w, a in ws:
-                lg.create_dataset("%s/%s:0" % (name, w), data=a)
+    write_sequential(path, input_shape, layers, version, backend)
 
 
 def model_config(path):

@@ -21,7 +21,7 @@ import unittest
 import h5py
 import numpy as np
 
-from wbtest import inspect_json, run, tmpdir
+from wbtest import inspect_json, keras_weight_list, run, tmpdir, write_sequential
 
 RNG = np.random.default_rng(20261204)
 
@@ -32,28 +32,7 @@ def rnd(*shape):
 
 def write_model(path, input_shape, layers, version="2.4.0"):
     """layers: [(class, config, [(role, array)])] -> Sequential tf.keras full-model file."""
-    cfg = []
-    for i, (cls, c, _) in enumerate(layers):
-        c = dict(c)
-        c.setdefault("name", "layer%d" % i)
-        if i == 0:
-            c["batch_input_shape"] = [None] + list(input_shape)
-        cfg.append({"class_name": cls, "config": c})
-    with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "seq", "layers": cfg}}).encode()
-        f.attrs["keras_version"] = version.encode()
-        f.attrs["backend"] = b"tensorflow"
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [l["config"]["name"].encode() for l in cfg]
-        g.attrs["keras_version"] = version.encode()
-        g.attrs["backend"] = b"tensorflow"
-        for l, (_, _, ws) in zip(cfg, layers):
-            name = l["config"]["name"]
-            lg = g.create_group(name)
-            names = ["%s/%s:0" % (name, role) for role, _ in ws]
-            lg.attrs["weight_names"] = [n.encode() for n in names] if ws else np.zeros((0,), np.float64)
-            for n, (_, a) in zip(names, ws):
-                lg.create_dataset(n, data=a)
+    write_sequential(path, input_shape, layers, version, nested=True, name_format="layer%d")
 
 
 def write_keras1(path, input_shape, cls, cfg, ws, backend="theano"):
@@ -74,15 +53,7 @@ def write_keras1(path, input_shape, cls, cfg, ws, backend="theano"):
 
 def weights(path):
     """[(layer, weight name, array)] of a Keras .h5 in file order."""
-    out = []
-    with h5py.File(path, "r") as f:
-        g = f["model_weights"]
-        for ln in g.attrs["layer_names"]:
-            ln = ln.decode() if isinstance(ln, bytes) else ln
-            for n in g[ln].attrs["weight_names"]:
-                n = n.decode() if isinstance(n, bytes) else n
-                out.append((ln, n, np.array(g[ln][n])))
-    return out
+    return keras_weight_list(path)
 
 
 def run_model(d, path, x):

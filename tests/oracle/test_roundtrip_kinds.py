@@ -7,16 +7,14 @@ of the round-tripped .h5 must be byte-identical to the original (matched by laye
 and one tensor per kind is checked in the MXNet params (read with ndarray_ref) against the
 original with the layout rule applied here in numpy.
 """
-import json
 import os
 import re
 import unittest
 
-import h5py
 import numpy as np
 
 import ndarray_ref
-from wbtest import run, tmpdir
+from wbtest import keras_weight_list, run, tmpdir, write_sequential
 
 RNG = np.random.default_rng(20240611)
 
@@ -34,44 +32,18 @@ def positive(*shape):
 
 def write_model(path, input_shape, layers):
     """layers: [(class, config, [(role, array)])] -> Sequential Keras 2.2.4 full-model file."""
-    cfg = []
-    for i, (cls, c, _) in enumerate(layers):
-        c = dict(c)
-        if i == 0:
-            c["batch_input_shape"] = [None] + list(input_shape)
-        cfg.append({"class_name": cls, "config": c})
-    with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "seq", "layers": cfg}}).encode()
-        f.attrs["keras_version"] = b"2.2.4"
-        f.attrs["backend"] = b"tensorflow"
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [l["config"]["name"].encode() for l in cfg]
-        g.attrs["keras_version"] = b"2.2.4"
-        g.attrs["backend"] = b"tensorflow"
-        for l, (_, _, ws) in zip(cfg, layers):
-            name = l["config"]["name"]
-            lg = g.create_group(name)
-            names = ["%s/%s:0" % (name, role) for role, _ in ws]
-            lg.attrs["weight_names"] = [n.encode() for n in names] if ws else np.zeros((0,), np.float64)
-            for n, (_, a) in zip(names, ws):
-                lg.create_dataset(n, data=a)
+    write_sequential(path, input_shape, layers, nested=True)
 
 
 def weights_by_role(path):
     """{(layer, role): array} from a Keras 2 .h5, role = weight name without '<layer>/' and ':0'."""
     out = {}
-    with h5py.File(path, "r") as f:
-        g = f["model_weights"]
-        for ln in g.attrs["layer_names"]:
-            ln = ln.decode() if isinstance(ln, bytes) else ln
-            for n in g[ln].attrs["weight_names"]:
-                n = n.decode() if isinstance(n, bytes) else n
-                role = n[len(ln) + 1:] if n.startswith(ln + "/") else n
-                role = role[:-2] if role.endswith(":0") else role
-                # Bidirectional: forward_<inner layer name>/kernel; MXNet does not keep the inner
-                # layer's name, so the direction and the weight are the role.
-                role = re.sub(r"^(forward|backward)_[^/]+/", r"\1/", role)
-                out[(ln, role)] = np.array(g[ln][n])
+    for ln, n, a in keras_weight_list(path):
+        role = n[len(ln) + 1:] if n.startswith(ln + "/") else n
+        role = role[:-2] if role.endswith(":0") else role
+        # Bidirectional: forward_<inner layer name>/kernel; MXNet does not keep the inner
+        # layer's name, so the direction and the weight are the role.
+        out[(ln, re.sub(r"^(forward|backward)_[^/]+/", r"\1/", role))] = a
     return out
 
 

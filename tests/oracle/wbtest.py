@@ -40,3 +40,50 @@ def run(*args, check=None):
 def inspect_json(*paths):
     p = run("inspect", "--json", *paths, check=0)
     return json.loads(p.stdout)
+
+
+def write_sequential(path, input_shape, layers, version="2.2.4", backend="tensorflow", nested=False, name_format="l%d"):
+    """A Sequential full-model .h5 as Keras 2 writes it. layers: [(class, config, [(role, array)])];
+    weights are named <layer>/<role>:0. version None leaves keras_version and backend out (as Keras 1
+    and some converters do); nested: the config as {"name", "layers"} (Keras >= 2.2.3), else the
+    layer list (Keras 2.0-2.2.2)."""
+    import h5py
+    import numpy as np
+    cfg = []
+    for i, (cls, c, _) in enumerate(layers):
+        c = dict(c, name=c.get("name", name_format % i))
+        if i == 0:
+            c["batch_input_shape"] = [None] + list(input_shape)
+        cfg.append({"class_name": cls, "config": c})
+    model = {"class_name": "Sequential", "config": {"name": "seq", "layers": cfg} if nested else cfg}
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(model).encode()
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [l["config"]["name"].encode() for l in cfg]
+        for h in (f, g):
+            if version is not None:
+                h.attrs["keras_version"] = version.encode()
+                h.attrs["backend"] = backend.encode()
+        for l, (_, _, ws) in zip(cfg, layers):
+            name = l["config"]["name"]
+            lg = g.create_group(name)
+            names = ["%s/%s:0" % (name, role) for role, _ in ws]
+            lg.attrs["weight_names"] = [n.encode() for n in names] if ws else np.zeros((0,), np.float64)
+            for n, (_, a) in zip(names, ws):
+                lg.create_dataset(n, data=a)
+
+
+def keras_weight_list(path):
+    """[(layer, weight name, array)] of a Keras .h5 in file order, following layer_names and
+    weight_names (of model_weights in a full-model file, else of the root)."""
+    import h5py
+    import numpy as np
+    out = []
+    with h5py.File(path, "r") as f:
+        g = f["model_weights"] if "model_weights" in f and "layer_names" not in f.attrs else f
+        for ln in g.attrs["layer_names"]:
+            ln = ln.decode() if isinstance(ln, bytes) else ln
+            for n in g[ln].attrs["weight_names"]:
+                n = n.decode() if isinstance(n, bytes) else n
+                out.append((ln, n, np.array(g[ln][n])))
+    return out
