@@ -223,7 +223,10 @@ bool run(const ConvertOptions& o) {
       n_tensors += l.weights.size();
       const wb::Node* node = m.find(l.name);
       for (const auto& [name, t] : l.weights) {
-        const std::string role = name.substr(l.name.size() + 1, name.size() - l.name.size() - 3);
+        std::string role = name.substr(l.name.size() + 1, name.size() - l.name.size() - 3);
+        // Bidirectional: "forward_<inner layer>/kernel" is the canonical role "forward_kernel".
+        if (const auto slash = role.find('/'); slash != std::string::npos && (role.rfind("forward_", 0) == 0 || role.rfind("backward_", 0) == 0))
+          role = role.substr(0, role.find('_') + 1) + role.substr(slash + 1);
         manifest.push_back(manifest_row(node, node ? node->weight(role) : nullptr, role, name, "", t, !o.manifest.empty()));
       }
     }

@@ -673,7 +673,8 @@ bool feeds_only_rnn_states(const mxnet::Symbol& sym, size_t idx) {
 void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   const std::string mode = attr(n, "mode", "");
   if (mode != "lstm" && mode != "gru" && mode != "rnn_tanh" && mode != "rnn_relu") node_error(ErrorKind::Malformed, n, "RNN mode '" + mode + "'");
-  if (parse_int(attr(n, "num_layers", "1")) != 1) node_error(ErrorKind::Unsupported, n, "stacked fused RNNs (num_layers > 1) are not supported yet");
+  const int64_t L = parse_int(attr(n, "num_layers", "1"));
+  if (L < 1 || L > 64) node_error(ErrorKind::Malformed, n, fmt::format("num_layers = {} is outside 1..64", L));
   if (attr(n, "projection_size", "None") != "None") node_error(ErrorKind::Unsupported, n, "LSTM projection_size is not supported");
   if (parse_bool(attr(n, "use_sequence_length", "False"))) node_error(ErrorKind::Unsupported, n, "use_sequence_length (masking) is not supported");
   if (attr(n, "lstm_state_clip_min", "None") != "None" || attr(n, "lstm_state_clip_max", "None") != "None")
@@ -695,6 +696,8 @@ void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   if (zeros && !states.empty()) node_error(ErrorKind::Unsupported, n, "some begin states are zeros and others are given (Keras takes all or none)");
   if (!states.empty() && parse_bool(attr(n, "bidirectional", "False")))
     node_error(ErrorKind::Unsupported, n, "given begin states of a bidirectional RNN are not supported yet");
+  if (L > 1 && (!states.empty() || parse_bool(attr(n, "state_outputs", "False"))))
+    node_error(ErrorKind::Unsupported, n, "begin states or state outputs of a stacked fused RNN (num_layers > 1): Keras layers hold one layer's states");
   const SymNode* data = &c.sym.nodes[static_cast<size_t>(n.inputs[0].node)];
   size_t data_idx = static_cast<size_t>(n.inputs[0].node);
   const bool backwards = is_reverse_op(*data);
@@ -724,22 +727,46 @@ void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
     flat_source = input_value(c, n, 1).param;
   }
   const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1;
-  const int64_t I = flat.shape.empty() || H <= 0 ? 0 : flat.shape[0] / (G * H * D) - H - 2;
-  Node node;
-  node.name = layer_name(c, n);
-  node.op = D == 2 ? "Bidirectional" : "RNN";
-  node.inputs = {v.layer};
-  node.inputs.insert(node.inputs.end(), states.begin(), states.end());
-  const std::string cell = mode == "lstm" ? "lstm" : mode == "gru" ? "gru" : "simple";
-  node.attrs = {{"cell", cell}, {"units", H}, {"activation", mode == "rnn_relu" ? "relu" : "tanh"}, {"use_bias", true},
-                {"return_sequences", true}, {"go_backwards", backwards}};
-  if (cell != "simple") node.attrs["recurrent_activation"] = "sigmoid";
-  if (cell == "gru") node.attrs["reset_after"] = true;  // MXNet's GRU applies the reset after the matmul
-  if (D == 2) node.attrs["merge_mode"] = "concat";
-  if (parse_bool(attr(n, "state_outputs", "False"))) node.attrs["return_state"] = true;
-  unpack_mxnet_rnn(flat, mode, H, I, D, node, c.m.prov.notes);
-  for (auto& w : node.weights) w.source = flat_source;
-  out = layer_value(add(c, std::move(node)).name, {1, 0, 2});
+  if (H < 1 || H > kMaxUnits || flat.shape.size() != 1) node_error(ErrorKind::Malformed, n, "state_size or parameters out of range");
+  // 8.10: S (I + H + 2) + (L - 1) S (D H + H + 2), S = G H D; all layers' weights, then all biases.
+  const int64_t S = G * H * D, upper = (L - 1) * S * (D * H + H + 2);
+  const int64_t I = flat.shape[0] > upper ? (flat.shape[0] - upper) / S - H - 2 : 0;
+  if (I < 1 || S * (I + H + 2) + upper != flat.shape[0])
+    node_error(ErrorKind::Mapping, n, fmt::format("parameters {} do not fit mode={} state_size={} num_layers={} directions={}",
+                                                  shape_str(flat.shape), mode, H, L, D));
+  // A stacked op is L Keras layers, each reading the previous one's sequence (its directions concatenated).
+  const std::string base = layer_name(c, n);
+  std::string input = v.layer;
+  int64_t w_pos = 0, b_pos = S * (I + H) + (L - 1) * S * (D * H + H);
+  for (int64_t l = 0; l < L; ++l) {
+    const int64_t in = l == 0 ? I : D * H, w_len = S * (in + H), b_len = 2 * S;
+    const Tensor layer_flat =
+        L == 1 ? flat
+               : concat_flat(fmt::format("{}_l{}_parameters", n.name, l), {rows_range(flat, w_pos, w_pos + w_len), rows_range(flat, b_pos, b_pos + b_len)});
+    w_pos += w_len;
+    b_pos += b_len;
+    Node node;
+    node.name = l + 1 == L ? base : fmt::format("{}_l{}", base, l);
+    if (l + 1 < L) {
+      for (int k = 1; c.names.count(node.name); ++k) node.name = fmt::format("{}_l{}_{}", base, l, k);
+      c.names.insert(node.name);
+    }
+    node.op = D == 2 ? "Bidirectional" : "RNN";
+    node.inputs = {input};
+    node.inputs.insert(node.inputs.end(), states.begin(), states.end());
+    const std::string cell = mode == "lstm" ? "lstm" : mode == "gru" ? "gru" : "simple";
+    node.attrs = {{"cell", cell}, {"units", H}, {"activation", mode == "rnn_relu" ? "relu" : "tanh"}, {"use_bias", true},
+                  {"return_sequences", true}, {"go_backwards", l == 0 && backwards}};
+    if (cell != "simple") node.attrs["recurrent_activation"] = "sigmoid";
+    if (cell == "gru") node.attrs["reset_after"] = true;  // MXNet's GRU applies the reset after the matmul
+    if (D == 2) node.attrs["merge_mode"] = "concat";
+    if (parse_bool(attr(n, "state_outputs", "False"))) node.attrs["return_state"] = true;
+    unpack_mxnet_rnn(layer_flat, mode, H, in, D, node, c.m.prov.notes);
+    for (auto& w : node.weights) w.source = L == 1 ? flat_source : fmt::format("{} (layer {})", flat_source, l);
+    input = add(c, std::move(node)).name;
+  }
+  if (L > 1) c.m.prov.notes.push_back(fmt::format("fused RNN '{}' with num_layers={}: {} stacked layers", n.name, L, L));
+  out = layer_value(input, {1, 0, 2});
 }
 
 // SequenceLast (axis 0) of a fused RNN's output that nothing else reads: return_sequences=False.
@@ -860,9 +887,11 @@ void resolve_rnn_param_names(Ctx& c, const std::vector<std::string>& file_order)
       if (v.op != "null" || c.params.count(v.name)) continue;
       flat_var = v.name;
       prefix = v.name.size() > 10 && v.name.compare(v.name.size() - 10, 10, "parameters") == 0 ? v.name.substr(0, v.name.size() - 10) : "";
+      const int64_t layers = std::clamp<int64_t>(parse_int(attr(n, "num_layers", "1")), 1, 64);
       for (const char* t : {"weight", "bias"})
-        for (const auto& d : dirs)
-          for (const char* g : {"i2h", "h2h"}) slots[d + "0_" + g + "_" + t] = "";
+        for (int64_t l = 0; l < layers; ++l)
+          for (const auto& d : dirs)
+            for (const char* g : {"i2h", "h2h"}) slots[d + std::to_string(l) + "_" + g + "_" + t] = "";
     }
     if (slots.empty()) continue;
     auto fits = [&](const std::string& g) {
@@ -890,25 +919,29 @@ void resolve_rnn_param_names(Ctx& c, const std::vector<std::string>& file_order)
       }
       continue;
     }
-    // One flat variable: pack. Shapes: W_i2h (G H, I), W_h2h (G H, H), biases (G H,).
+    // One flat variable: pack, layer by layer (8.10). Shapes: W_i2h (G H, I) in layer 0, (G H, D H)
+    // above it; W_h2h (G H, H); biases (G H,).
     const std::string mode = attr(n, "mode", "");
     const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1, H = parse_int(attr(n, "state_size", "0"));
+    const int64_t layers = std::clamp<int64_t>(parse_int(attr(n, "num_layers", "1")), 1, 64);
     std::vector<Tensor> parts;
     std::string keys;
     for (const char* t : {"weight", "bias"})
-      for (const auto& d : dirs)
-        for (const char* g : {"i2h", "h2h"}) {
-          const std::string key = have.at(d + "0_" + g + "_" + t);
-          const Tensor& p = c.params.at(key);
-          const bool w = std::string(t) == "weight";
-          const bool ok = w ? p.shape.size() == 2 && p.shape[0] == G * H && (std::string(g) == "i2h" || p.shape[1] == H)
-                            : p.shape == Shape{G * H};
-          if (!ok)
-            fail(ErrorKind::Mapping, fmt::format("parameter '{}' {} does not fit mode={} state_size={}", key, shape_str(p.shape), mode, H),
-                 {}, "node '" + n.name + "'");
-          parts.push_back(p);
-          keys += (keys.empty() ? "" : ", ") + key;
-        }
+      for (int64_t l = 0; l < layers; ++l)
+        for (const auto& d : dirs)
+          for (const char* g : {"i2h", "h2h"}) {
+            const std::string key = have.at(d + std::to_string(l) + "_" + g + "_" + t);
+            const Tensor& p = c.params.at(key);
+            const bool w = std::string(t) == "weight";
+            const int64_t cols = std::string(g) == "h2h" ? H : l > 0 ? D * H : -1;  // -1: layer 0's input width
+            const bool ok = w ? p.shape.size() == 2 && p.shape[0] == G * H && (cols < 0 || p.shape[1] == cols)
+                              : p.shape == Shape{G * H};
+            if (!ok)
+              fail(ErrorKind::Mapping, fmt::format("parameter '{}' {} does not fit mode={} state_size={}", key, shape_str(p.shape), mode, H),
+                   {}, "node '" + n.name + "'");
+            parts.push_back(p);
+            keys += (keys.empty() ? "" : ", ") + key;
+          }
     for (const auto& p : parts)
       if (p.dtype != parts[0].dtype) fail(ErrorKind::Mapping, "recurrent parameters differ in dtype", {}, "node '" + n.name + "'");
     c.params.emplace(flat_var, concat_flat(flat_var, parts));

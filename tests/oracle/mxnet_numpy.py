@@ -47,47 +47,55 @@ ACT = {"sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh, "relu": lambd
 
 
 def fused_rnn(a, x, w, states):
-    """MXNet's RNN op, one layer: x (T, N, I), flat parameter vector w, initial states (D, N, H)."""
-    mode, H = a["mode"], int(a["state_size"])
-    assert int(a.get("num_layers", "1")) == 1 and a.get("projection_size", "None") == "None"
+    """MXNet's RNN op: x (T, N, I), flat parameter vector w, initial states (L D, N, H). Layer l > 0
+    reads the previous layer's output (directions concatenated); all layers' weights come first in
+    w (per layer, per direction: W_i2h, W_h2h), then all biases (per layer, per direction: b_i2h,
+    b_h2h)."""
+    mode, H, L = a["mode"], int(a["state_size"]), int(a.get("num_layers", "1"))
+    assert a.get("projection_size", "None") == "None"
     D = 2 if a.get("bidirectional", "False") in ("True", "true", "1") else 1
     G = {"lstm": 4, "gru": 3}.get(mode, 1)
-    T, N, I = x.shape
+    T, N, _ = x.shape
     states = list(states) + [None] * (2 - len(states))  # state, state_cell; _zeros: zeros
-    states = [np.zeros((D, N, H)) if st is None else st for st in states]
+    states = [np.zeros((L * D, N, H)) if st is None else st for st in states]
     pos, mats = 0, []
-    for _ in range(D):
-        mats.append([w[pos:pos + G * H * I].reshape(G * H, I), w[pos + G * H * I:pos + G * H * (I + H)].reshape(G * H, H)])
-        pos += G * H * (I + H)
-    for d in range(D):
-        mats[d] += [w[pos:pos + G * H], w[pos + G * H:pos + 2 * G * H]]
+    for l in range(L):
+        width = x.shape[2] if l == 0 else D * H
+        for _ in range(D):
+            mats.append([w[pos:pos + G * H * width].reshape(G * H, width),
+                         w[pos + G * H * width:pos + G * H * (width + H)].reshape(G * H, H)])
+            pos += G * H * (width + H)
+    for k in range(L * D):
+        mats[k] += [w[pos:pos + G * H], w[pos + G * H:pos + 2 * G * H]]
         pos += 2 * G * H
     assert pos == w.size, "flat parameter length"
     sig = ACT["sigmoid"]
-    out = np.zeros((T, N, D * H))
     hy, cy = [], []
-    for d in range(D):
-        wi, wh, bi, bh = mats[d]
-        h = states[0][d]
-        c = states[1][d] if mode == "lstm" else None
-        for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
-            gi, gh = x[t] @ wi.T + bi, h @ wh.T + bh
-            if mode == "lstm":
-                z = gi + gh
-                i, f, g, o = (z[:, k * H:(k + 1) * H] for k in range(4))
-                c = sig(f) * c + sig(i) * np.tanh(g)
-                h = sig(o) * np.tanh(c)
-            elif mode == "gru":
-                r = sig(gi[:, :H] + gh[:, :H])
-                zz = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
-                n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
-                h = (1 - zz) * n + zz * h
-            else:
-                h = (np.tanh if mode == "rnn_tanh" else ACT["relu"])(gi + gh)
-            out[t, :, d * H:(d + 1) * H] = h
-        hy.append(h)
-        cy.append(c)
-    return [out, np.stack(hy)] + ([np.stack(cy)] if mode == "lstm" else [])
+    for l in range(L):
+        out = np.zeros((T, N, D * H))
+        for d in range(D):
+            wi, wh, bi, bh = mats[l * D + d]
+            h = states[0][l * D + d]
+            c = states[1][l * D + d] if mode == "lstm" else None
+            for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
+                gi, gh = x[t] @ wi.T + bi, h @ wh.T + bh
+                if mode == "lstm":
+                    z = gi + gh
+                    i, f, g, o = (z[:, k * H:(k + 1) * H] for k in range(4))
+                    c = sig(f) * c + sig(i) * np.tanh(g)
+                    h = sig(o) * np.tanh(c)
+                elif mode == "gru":
+                    r = sig(gi[:, :H] + gh[:, :H])
+                    zz = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+                    n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+                    h = (1 - zz) * n + zz * h
+                else:
+                    h = (np.tanh if mode == "rnn_tanh" else ACT["relu"])(gi + gh)
+                out[t, :, d * H:(d + 1) * H] = h
+            hy.append(h)
+            cy.append(c)
+        x = out
+    return [x, np.stack(hy)] + ([np.stack(cy)] if mode == "lstm" else [])
 
 
 def evaluate(prefix, inputs):
