@@ -310,6 +310,10 @@ void check_storage(const Object& ds, DataSpec& spec) {
 // Layout (HDF5 file format spec III.E): "GCOL" | u8 version | 3 reserved | length collection size
 // | objects: u16 index | u16 refcount | 4 reserved | length size | data padded to 8 bytes.
 // Object 0 is the free space; its size covers its own header.
+// The scan looks for the signature in the file's bytes, so it skips the raw data of datasets
+// (their values may hold the same bytes): the file is opened first (HDF5 reads no global heap to
+// open it or to list its datasets' storage) and each dataset's contiguous extent or chunks are
+// excluded.
 
 constexpr uint64_t kMinCollection = 4096;
 
@@ -359,8 +363,50 @@ void check_collection(uint64_t at, uint64_t file_size, unsigned len_size, ReadAt
   }
 }
 
+using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;  // sorted [begin, end) byte ranges
+
+// Where the datasets' values are stored: contiguous extents and allocated chunks.
+Ranges raw_data_ranges(hid_t file) {
+  Ranges out;
+  auto visit = [](hid_t obj, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    auto& ranges = *static_cast<Ranges*>(data);
+    Handle d(H5Dopen2(obj, name, H5P_DEFAULT), H5Dclose);
+    if (d.id() < 0) return 0;
+    const haddr_t off = H5Dget_offset(d.id());
+    if (off != HADDR_UNDEF) {
+      ranges.emplace_back(off, off + H5Dget_storage_size(d.id()));
+      return 0;
+    }
+    Handle space(H5Dget_space(d.id()), H5Sclose);
+    hsize_t chunks = 0;
+    if (space.id() < 0 || H5Dget_num_chunks(d.id(), space.id(), &chunks) < 0) return 0;
+    for (hsize_t i = 0; i < chunks && i < (hsize_t{1} << 24); ++i) {
+      haddr_t addr = HADDR_UNDEF;
+      hsize_t size = 0;
+      unsigned mask = 0;
+      if (H5Dget_chunk_info(d.id(), space.id(), i, nullptr, &mask, &addr, &size) >= 0 && addr != HADDR_UNDEF)
+        ranges.emplace_back(addr, addr + size);
+    }
+    return 0;
+  };
+  H5Ovisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &out);
+  take_hdf5_message();  // a damaged object stops the listing, not the check
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool in_ranges(const Ranges& r, uint64_t at) {
+  auto it = std::upper_bound(r.begin(), r.end(), std::make_pair(at, ~uint64_t{0}));
+  if (it == r.begin()) return false;
+  for (--it;; --it) {  // ranges may overlap: any range starting at or before `at`
+    if (at < it->second) return true;
+    if (it == r.begin()) return false;
+  }
+}
+
 template <typename ReadAt>
-void check_global_heaps(uint64_t file_size, ReadAt read_at, const std::string& file) {
+void check_global_heaps(uint64_t file_size, ReadAt read_at, const std::string& file, const Ranges& raw) {
   const unsigned len_size = lengths_size(file_size, read_at);
   if (len_size == 0) return;  // HDF5 itself refuses such a superblock
   constexpr uint64_t kChunk = uint64_t{4} << 20;
@@ -371,7 +417,7 @@ void check_global_heaps(uint64_t file_size, ReadAt read_at, const std::string& f
     read_at(start, buf.data(), n);
     for (size_t i = 0; i + 4 <= buf.size(); ++i) {
       if (i >= kChunk) break;  // found by the next chunk
-      if (buf[i] == 'G' && buf[i + 1] == 'C' && buf[i + 2] == 'O' && buf[i + 3] == 'L')
+      if (buf[i] == 'G' && buf[i + 1] == 'C' && buf[i + 2] == 'O' && buf[i + 3] == 'L' && !in_ranges(raw, start + i))
         check_collection(start + i, file_size, len_size, read_at, file);
     }
   }
@@ -489,6 +535,8 @@ Object open_file(const std::string& path) {
   silence_errors();
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail(ErrorKind::Io, "cannot open: no such file", path);
+  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (f.id() < 0) fail_h5(ErrorKind::Malformed, "damaged or truncated HDF5 file", path, "");
   {
     std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), std::fclose);
     if (!fp) fail(ErrorKind::Io, "cannot open", path);
@@ -497,22 +545,20 @@ Object open_file(const std::string& path) {
       if (fseeko(fp.get(), static_cast<off_t>(off), SEEK_SET) != 0 ||
           std::fread(dst, 1, static_cast<size_t>(n), fp.get()) != n)
         fail(ErrorKind::Io, "read failed", path);
-    }, path);
+    }, path, raw_data_ranges(f.id()));
   }
-  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (f.id() < 0) fail_h5(ErrorKind::Malformed, "damaged or truncated HDF5 file", path, "");
   return Object(std::move(f), path, "/");
 }
 
 Object open_image(const Bytes& image, const std::string& name) {
   silence_errors();
   // Without H5LT_FILE_IMAGE_DONT_COPY the library copies the buffer and never writes to it.
-  check_global_heaps(image.size(), [&](uint64_t off, void* dst, uint64_t n) {
-    std::memcpy(dst, image.data() + off, static_cast<size_t>(n));
-  }, name);
   void* buf = const_cast<uint8_t*>(image.data());
   Handle f(H5LTopen_file_image(buf, image.size(), 0), H5Fclose);
   if (f.id() < 0) fail_h5(ErrorKind::Malformed, "damaged or truncated HDF5 image", name, "");
+  check_global_heaps(image.size(), [&](uint64_t off, void* dst, uint64_t n) {
+    std::memcpy(dst, image.data() + off, static_cast<size_t>(n));
+  }, name, raw_data_ranges(f.id()));
   return Object(std::move(f), name, "/");
 }
 

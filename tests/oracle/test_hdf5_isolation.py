@@ -110,5 +110,47 @@ class Hdf5Isolation(unittest.TestCase):
         self.assertEqual(t[0]["shape"], [3, 2])
 
 
+class GlobalHeapLookalikeInData(unittest.TestCase):
+    """Weight values may hold the bytes of a global heap collection header ("GCOL", version 1, a
+    size, then an object whose size runs past it). The pre-check that refuses damaged collections
+    before HDF5 reads them must not take dataset values for one: contiguous or chunked, the file
+    reads and converts with its values intact."""
+
+    def lookalike(self):
+        fake = b"GCOL\x01\x00\x00\x00" + struct.pack("<Q", 4096) + struct.pack("<HH4xQ", 1, 0, 2 ** 63)
+        raw = (fake * 700)[:5600]
+        return np.frombuffer(raw, np.float32).reshape(-1, 4)  # (350, 4)
+
+    def write(self, path, chunked):
+        k = self.lookalike()
+        layer = {"class_name": "Dense", "config": {"name": "d", "units": 4, "activation": "linear", "use_bias": False,
+                                                    "batch_input_shape": [None, k.shape[0]]}}
+        with h5py.File(path, "w") as f:
+            f.attrs["keras_version"] = b"2.2.4"
+            f.attrs["backend"] = b"tensorflow"
+            f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": [layer]}).encode()
+            g = f.create_group("model_weights")
+            g.attrs["layer_names"] = [b"d"]
+            g.attrs["keras_version"] = b"2.2.4"
+            g.attrs["backend"] = b"tensorflow"
+            g.create_group("d").attrs["weight_names"] = [b"d/kernel:0"]
+            g["d"].create_dataset("d/kernel:0", data=k, chunks=(50, 4) if chunked else None)
+        return k
+
+    def test_values_that_look_like_a_collection(self):
+        d = tmpdir("h5_gcol_lookalike")
+        for chunked in (False, True):
+            with self.subTest(chunked=chunked):
+                src = os.path.join(d, "m%d.h5" % chunked)
+                k = self.write(src, chunked)
+                with open(src, "rb") as f:
+                    self.assertGreater(f.read().count(b"GCOL\x01"), 100)
+                p = subprocess.run([BIN, "convert", src, "--to", "keras", "-o", src + ".back.h5", "--verify"],
+                                   capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                with h5py.File(src + ".back.h5", "r") as f:
+                    self.assertEqual(np.array(f["model_weights/d/d/kernel:0"]).tobytes(), k.tobytes())
+
+
 if __name__ == "__main__":
     unittest.main()
