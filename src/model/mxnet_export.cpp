@@ -330,7 +330,6 @@ struct Dir {
 };
 
 struct Result {
-  std::vector<int> by_time;  // h at each time index t (0..T-1), when sequences are returned
   std::vector<int> by_step;  // h in processing order
   int h = -1, c = -1;        // final states
 };
@@ -388,7 +387,6 @@ Result run(Ctx& c, const Node& n, const Dir& d, int x, int64_t T) {
                                  "transpose(1, 0), rows [2u, 3u) (h)")
                            : -1;
   Result r;
-  r.by_time.assign(static_cast<size_t>(T), -1);
   int h = d.h0, cs = d.c0;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = d.backwards ? T - 1 - s : s;
@@ -425,7 +423,6 @@ Result run(Ctx& c, const Node& n, const Dir& d, int x, int64_t T) {
       h = binary(c, "elemwise_add", p + "_h", keep, binary(c, "elemwise_mul", p + "_zcand", one_minus, cand));
     }
     r.by_step.push_back(h);
-    r.by_time[static_cast<size_t>(t)] = h;
   }
   r.h = h;
   r.c = cs;
@@ -488,7 +485,9 @@ void emit_rnn_unrolled(Ctx& c, const Node& n, Phys& out) {
   std::vector<int> halves;
   for (size_t k = 0; k < res.size(); ++k) {
     const std::string name = bidi ? n.name + (k == 0 ? "_forward" : "_backward") + "_sequence" : n.name;
-    halves.push_back(seq ? unroll::stack(c, name, bidi ? res[k].by_time : res[k].by_step, u) : res[k].h);
+    std::vector<int> steps = res[k].by_step;
+    if (k == 1) std::reverse(steps.begin(), steps.end());
+    halves.push_back(seq ? unroll::stack(c, name, steps, u) : res[k].h);
   }
   if (!bidi) {
     out.node = halves[0];

@@ -77,9 +77,11 @@ def ref_rnn(cell, x, k, r, b, a="tanh", ra="sigmoid", reset_after=False, backwar
     return (y, h, c if cell == "lstm" else None) if states else y
 
 
-def ref_bidi(cell, x, fw, bw, merge, seq, **kw):
-    yf = ref_rnn(cell, x, *fw, seq=seq, **kw)
-    yb = ref_rnn(cell, x, *bw, seq=seq, backwards=True, **kw)
+def ref_bidi(cell, x, fw, bw, merge, seq, forward_backwards=False, **kw):
+    """Keras' Bidirectional: the backward copy has go_backwards = not the forward one's; with
+    return_sequences its output is reversed in time, the forward one's is not."""
+    yf = ref_rnn(cell, x, *fw, seq=seq, backwards=forward_backwards, **kw)
+    yb = ref_rnn(cell, x, *bw, seq=seq, backwards=not forward_backwards, **kw)
     if seq:
         yb = yb[:, ::-1]
     if merge == "concat":
@@ -223,6 +225,22 @@ class Generated(unittest.TestCase):
                     mx = "fused" if merge == "concat" and seq else "unrolled"
                     with self.subTest(tag):
                         self.check(tag, "Bidirectional", cfg, w, exp, mx, x)
+
+    def test_bidirectional_forward_half_going_backwards(self):
+        rng = np.random.default_rng(12)
+        x = rng.uniform(-1, 1, (N, T, C)).astype(np.float32)
+        for cell, opts in (("lstm", {"ra": "hard_sigmoid"}), ("gru", {"reset_after": True})):
+            for merge in ("concat", "sum"):
+                for seq in (True, False):
+                    tag = "bidi_back_%s_%s_seq%d" % (cell, merge, seq)
+                    fw = random_cell(rng, cell, C, U, opts.get("reset_after", False))
+                    bw = random_cell(rng, cell, C, U, opts.get("reset_after", False))
+                    inner = cell_config(cell, "inner_1", U, seq=seq, backwards=True, **opts)
+                    cfg = {"name": "bidirectional_1", "merge_mode": merge, "layer": {"class_name": CLASS[cell], "config": inner}}
+                    w = named("bidirectional_1/forward_inner_1/", *fw) + named("bidirectional_1/backward_inner_1/", *bw)
+                    exp = ref_bidi(cell, x, fw, bw, merge, seq, forward_backwards=True, **opts)
+                    with self.subTest(tag):
+                        self.check(tag, "Bidirectional", cfg, w, exp, "unrolled", x)
 
 
 class Gold(unittest.TestCase):
