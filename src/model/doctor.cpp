@@ -382,7 +382,16 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
       cudnn = cudnn || contains(w.transform, "CuDNN") || contains(w.transform, "(6u,)");
     }
     const std::string where = n.name + " (" + label + ")";
-    const std::string to_label = target_label(target);
+    // A layer the fused op cannot express goes to MXNet as per-step ops that keep Keras' gate
+    // order and single bias (mxnet_export.cpp): the fused op's reordering and bias notes do not apply.
+    bool fused = true;
+    if (to_mx && !from_mx) try {
+        check_mxnet_rnn_expressible(n);
+      } catch (const Error&) {
+        fused = false;
+      }
+    const bool mx_order = to_mx && fused;
+    const std::string to_label = to_mx && !fused ? "MXNet's per-step export" : target_label(target);
 
     // Gate order and grouping.
     if (keras1 && cell == "lstm" && kernel)
@@ -394,10 +403,10 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
     else if (keras1 && cell == "gru" && kernel)
       r.add("info", "rnn", where,
             "Keras 1 GRU: 9 per-gate arrays (z,r,h); " + to_label + " takes fused matrices" +
-                (to_mx ? " in gate order r,z,n" : " in the same order"),
+                (mx_order ? " in gate order r,z,n" : " in the same order"),
             fmt::format("kernel {} is {}", shape_str(kernel->tensor.shape), kernel->source),
-            r.convert(target) + " (fuses the arrays" + (to_mx ? " and reorders the gates)" : ")"), "gate-order");
-    else if (cell == "gru" && kernel && (to_mx ? !from_mx : from_mx))
+            r.convert(target) + " (fuses the arrays" + (mx_order ? " and reorders the gates)" : ")"), "gate-order");
+    else if (cell == "gru" && kernel && (to_mx ? !from_mx && fused : from_mx))
       r.add("info", "rnn", where,
             std::string("GRU gate order: ") + (from_mx ? "MXNet r,z,n, Keras z,r,h" : "Keras z,r,h, MXNet r,z,n") +
                 ": the first two gate blocks swap (and MXNet holds W transposed, (3u, in))",
@@ -425,7 +434,7 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
                         rounded ? fmt::format("{} of {} sums round in float32 (max error {:.3g})", rounded, 4 * u, worst)
                                 : std::string("every float32 sum is exact")),
             r.convert(target) + (to_mx ? " (writes the sum as b_i2h and b_h2h = 0)" : ""), "bias-count");
-    } else if (to_mx && !from_mx) {
+    } else if (to_mx && !from_mx && fused) {
       if (!use_bias)
         r.add("info", "rnn", where, "use_bias=False; " + to_label + " always has b_i2h and b_h2h: both written as zeros (exact)",
               "no bias in the file", r.convert(target), "bias-count");

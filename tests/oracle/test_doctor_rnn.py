@@ -56,28 +56,35 @@ def keras_file(d, name, cell, **opts):
     return path, (k, r, b)
 
 
-def keras1_file(path, cell, inner="sigmoid", t=T):
-    """A Keras 1.2.2 Sequential file with one LSTM (12 arrays, gates i,c,f,o) or GRU (9 arrays z,r,h)."""
+def keras1_file(path, cell, inner="sigmoid", t=T, second_inner=None):
+    """A Keras 1.2.2 Sequential file with one LSTM (12 arrays, gates i,c,f,o) or GRU (9 arrays z,r,h);
+    with second_inner, a second layer of the same cell (that inner activation) reads the first's sequence."""
     gates = "icfo" if cell == "lstm" else "zrh"
     rng = np.random.default_rng(9)
     cls = "LSTM" if cell == "lstm" else "GRU"
-    cfg = {"class_name": "Sequential", "config": [{"class_name": cls, "config": {
-        "name": "rnn_1", "output_dim": U, "activation": "tanh", "inner_activation": inner, "batch_input_shape": [None, t, C],
-        "input_dim": C, "return_sequences": False, "go_backwards": False, "stateful": False, "consume_less": "cpu"}}]}
-    arrays = []
-    for g in gates:
-        arrays += [("rnn_1_W_" + g, rng.uniform(-1, 1, (C, U))), ("rnn_1_U_" + g, rng.uniform(-1, 1, (U, U))),
-                   ("rnn_1_b_" + g, rng.uniform(-1, 1, (U,)))]
+    inners = [inner] + ([second_inner] if second_inner else [])
+    layers, arrays = [], {}
+    for i, act in enumerate(inners):
+        name, width = "rnn_%d" % (i + 1), C if i == 0 else U
+        layers.append({"class_name": cls, "config": {
+            "name": name, "output_dim": U, "activation": "tanh", "inner_activation": act, "input_dim": width,
+            "return_sequences": i + 1 < len(inners), "go_backwards": False, "stateful": False, "consume_less": "cpu"}})
+        arrays[name] = []
+        for g in gates:
+            arrays[name] += [(name + "_W_" + g, rng.uniform(-1, 1, (width, U))), (name + "_U_" + g, rng.uniform(-1, 1, (U, U))),
+                             (name + "_b_" + g, rng.uniform(-1, 1, (U,)))]
+    layers[0]["config"]["batch_input_shape"] = [None, t, C]
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"1.2.2"
-        f.attrs["model_config"] = json.dumps(cfg).encode()
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": layers}).encode()
         g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [b"rnn_1"]
-        lg = g.create_group("rnn_1")
-        lg.attrs["weight_names"] = [n.encode() for n, _ in arrays]
-        for n, a in arrays:
-            lg.create_dataset(n, data=np.asarray(a, np.float32))
-    return dict(arrays)
+        g.attrs["layer_names"] = [n.encode() for n in arrays]
+        for name, ws in arrays.items():
+            lg = g.create_group(name)
+            lg.attrs["weight_names"] = [n.encode() for n, _ in ws]
+            for n, a in ws:
+                lg.create_dataset(n, data=np.asarray(a, np.float32))
+    return dict(arrays["rnn_1"])
 
 
 class CleanFiles(unittest.TestCase):
@@ -151,8 +158,9 @@ class GateOrder(unittest.TestCase):
         self.assertEqual(f["severity"], "info")
         self.assertIn("9 per-gate arrays", f["message"])
         self.assertIn("rnn_1_W_z+rnn_1_W_r+rnn_1_W_h", f["evidence"])
+        # reset_after=False: MXNet gets per-step ops in Keras' own gate order
         f = one(doctor(d + "/g.h5", "--to", "mxnet", expect=0), "gate-order")
-        self.assertIn("r,z,n", f["message"])
+        self.assertIn("per-step export takes fused matrices in the same order", f["message"])
 
     def test_gru_keras_to_mxnet_and_back(self):
         d = tmpdir("docrnn_gru")
@@ -256,6 +264,7 @@ class MxnetCannotCompute(unittest.TestCase):
         self.assertIn("per-time-step MXNet ops (%d steps)" % T, f["message"])
         self.assertIn("(%d,)" % b.shape[0], f["evidence"])
         self.assertIn("(2, %d)" % (3 * U), f["evidence"])
+        self.assertEqual(rnn(doc, "gate-order"), [])  # per-step ops keep z,r,h: no reordering to note
         # the fix as given writes the exact MXNet model
         p = self.run_fix(f["fix"], d + "/mx")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -295,6 +304,8 @@ class MxnetCannotCompute(unittest.TestCase):
         self.assertIn("%.4f" % gap, f["evidence"])
         self.assertIn("--accept-sigmoid-for-hard-sigmoid", f["fix"])
         self.assertEqual(rnn(doctor(src, "--to", "keras", expect=0)), [])
+        # the per-step export keeps the Keras bias whole: no b_i2h/b_h2h note
+        self.assertEqual(rnn(doc, "bias-count"), [])
         # the first fix is exact (verify passes); the fused-op alternative moves the outputs (exit 1)
         p = self.run_fix(f["fix"], d + "/mx")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -367,10 +378,11 @@ class HardSigmoidSlope(unittest.TestCase):
 
 class HumanOutput(unittest.TestCase):
     def test_grouped_by_severity_with_headline_evidence_fix(self):
-        # Keras 1 LSTM (gate order: warning; bias count: note) with hard_sigmoid gates and no fixed
-        # sequence length (error: MXNet gets neither the fused op nor exact per-step ops)
+        # Keras 1 LSTMs (gate order: warnings) without a fixed sequence length: the first with sigmoid
+        # gates (the fused op: bias count note), the second with hard_sigmoid gates (error: MXNet gets
+        # neither the fused op nor exact per-step ops)
         src = os.path.join(tmpdir("docrnn_human"), "k1.h5")
-        keras1_file(src, "lstm", inner="hard_sigmoid", t=None)
+        keras1_file(src, "lstm", inner="sigmoid", t=None, second_inner="hard_sigmoid")
         doc = doctor(src, "--to", "mxnet", expect=1)
         p = run("doctor", src, "--to", "mxnet")
         self.assertEqual(p.returncode, 1)
