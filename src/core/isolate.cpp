@@ -1,12 +1,14 @@
 #include "core/isolate.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -108,10 +110,21 @@ constexpr char kNoMemory = 'm';
   ::_exit(write_all(fd, msg.data(), msg.size()) ? 0 : 2);
 }
 
-std::string read_report(int fd) {
+// Reads the child's report until it closes the pipe, or until the wall-clock deadline passes (a
+// child that sleeps, e.g. deadlocked, never reaches its CPU-time limit): then *timed_out is set.
+std::string read_report(int fd, std::chrono::steady_clock::time_point deadline, bool* timed_out) {
   std::string out;
   char buf[4096];
   for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      *timed_out = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) continue;
     const ssize_t r = ::read(fd, buf, sizeof buf);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
@@ -163,11 +176,19 @@ void run_isolated(const std::function<void()>& body, const IsolationLimits& limi
     child(body, limits, fds[1]);
   }
   ::close(fds[1]);
-  const std::string report = read_report(fds[0]);
+  bool timed_out = false;
+  const auto wall = std::chrono::seconds(limits.wall_seconds ? uint64_t{limits.wall_seconds} : 2 * uint64_t{limits.cpu_seconds} + 30);
+  const std::string report = read_report(fds[0], std::chrono::steady_clock::now() + wall, &timed_out);
   ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (timed_out)
+    fail(ErrorKind::Malformed,
+         parser + " did not finish within " + std::to_string(wall.count()) +
+             " s (wall clock) reading this file in weightbridge's isolated reader process: damaged or crafted structures",
+         file);
   const bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (clean_exit && report.size() == 1 && report[0] == kOk) return;
   if (clean_exit && report.size() >= 2 && report[0] == kError && report[1] >= 0 &&

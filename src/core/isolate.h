@@ -17,6 +17,7 @@ namespace wb {
 struct IsolationLimits {
   uint64_t extra_address_space;  // bytes the child may map beyond what the parent already has
   unsigned cpu_seconds;
+  unsigned wall_seconds = 0;  // wall-clock limit (a sleeping, e.g. deadlocked, child); 0: 2 x CPU + 30 s
 };
 
 // The limits for parsing a file of `file_size` bytes: 1 GiB + 2 x the file of new mappings,

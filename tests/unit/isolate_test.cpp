@@ -1,7 +1,10 @@
 // The isolated reader process (core/isolate.h): what the parent sees for each way a child ends.
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -67,6 +70,15 @@ TEST(Isolate, CpuLimitStopsAnEndlessLoop) {
       IsolationLimits{256ull << 20, 1});
   EXPECT_EQ(e.kind(), ErrorKind::Malformed);
   EXPECT_NE(e.message().find("CPU-time limit"), std::string::npos) << e.message();
+}
+
+TEST(Isolate, WallClockLimitStopsASleepingChild) {
+  // A child that waits (as a deadlocked one would) uses no CPU time: the wall-clock limit ends it.
+  const auto start = std::chrono::steady_clock::now();
+  const Error e = caught([] { ::sleep(30); }, IsolationLimits{256ull << 20, 60, 1});
+  EXPECT_EQ(e.kind(), ErrorKind::Malformed);
+  EXPECT_NE(e.message().find("did not finish within 1 s (wall clock)"), std::string::npos) << e.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 TEST(Isolate, DisabledByEnvironmentRunsInProcess) {
