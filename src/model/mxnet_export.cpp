@@ -458,6 +458,13 @@ void emit_rnn_unrolled(Ctx& c, const Node& n, Phys& out) {
          "MXNet's fused RNN op cannot express this layer, and unrolling it into per-step ops needs a known sequence "
          "length; the input's time axis is unknown (give --input-shape)",
          {}, "layer '" + n.name + "'");
+  // Each step is some 20 symbol nodes; longer sequences would make a symbol no one can load.
+  constexpr int64_t kMaxSteps = 4096;
+  if (in[0] > kMaxSteps)
+    fail(ErrorKind::Unsupported,
+         fmt::format("MXNet's fused RNN op cannot express this layer, and unrolling it into per-step ops is limited to {} "
+                     "steps (the sequence has {})", kMaxSteps, in[0]),
+         {}, "layer '" + n.name + "'");
   const int64_t T = in[0], u = n.attrs.at("units").get<int64_t>();
   const bool bidi = n.op == "Bidirectional", lstm = cell == "lstm";
   const size_t S = lstm ? 2 : 1;

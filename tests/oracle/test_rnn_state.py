@@ -168,6 +168,11 @@ class FdeepFixture(unittest.TestCase):
         self.assertIn("layer 'lstm_15'", p.stderr)
         self.assertIn("give --input-shape", p.stderr)
         self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
+        # the per-step form is bounded: longer sequences are refused before anything is built
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--input-shape", "input_3=999999999999,4")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("limited to 4096 steps", p.stderr)
+        self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
         p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--input-shape", "input_3=6,4", "--verify")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("verify: PASS", p.stdout)
