@@ -28,6 +28,11 @@
 //   Dropout     rate
 //   Add, Concat (axis)
 //   Scalar      fn mul|div|add|sub|rsub (x op scalar; rsub: scalar - x)|zero (zeros shaped like x), scalar
+//   Attention   score_mode "dot", use_scale false, dropout (inference: none). inputs query, value
+//               (, key; default value): softmax(query key^T) value over the last two axes, as
+//               Keras' Attention computes it (a rank-2 tensor's batch axis is one of those two)
+//   MatMul      transpose_a, transpose_b: the product over the last two axes, the leading ones
+//               batched (MXNet dot of two data tensors, batch_dot)
 //   SliceAxis   axis (counts the batch axis, >= 1), begin, end: x[..., begin:end, ...] (MXNet slice_axis)
 //   Convolution family (ConvTranspose, DepthwiseConv, SeparableConv, PReLU, LayerNorm, GroupNorm,
 //   Cropping, UpSampling, LocallyConnected): see src/model/conv_family.h

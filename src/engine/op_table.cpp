@@ -31,6 +31,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"Multiply", op_multiply},   {"Subtract", op_subtract},     {"Average", op_average},
       {"Maximum", op_maximum},     {"Minimum", op_minimum},       {"Scalar", op_scalar},
       {"Concat", op_concat},       {"SliceAxis", op_slice_axis},
+      {"MatMul", op_matmul},       {"Attention", op_attention},
       // convolution family (ops_convfam.cpp)
       {"ConvTranspose", op_conv_transpose}, {"DepthwiseConv", op_depthwise_conv},
       {"SeparableConv", op_separable_conv}, {"PReLU", op_prelu}, {"LayerNorm", op_layer_norm},

@@ -62,6 +62,8 @@ Array op_reshape(const OpArgs& a);
 Array op_permute(const OpArgs& a);
 Array op_concat(const OpArgs& a);
 Array op_slice_axis(const OpArgs& a);
+Array op_matmul(const OpArgs& a);
+Array op_attention(const OpArgs& a);
 Array op_zero_padding(const OpArgs& a);
 Array op_embedding(const OpArgs& a);
 // GEMM-based and windowed (ops_spatial.cpp):

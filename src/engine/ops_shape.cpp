@@ -87,6 +87,56 @@ Array op_concat(const OpArgs& a) {
   return y;
 }
 
+namespace {
+
+// a (B..., m, k) x b (B..., k, n) over the last two axes (transposes as asked), leading axes batched.
+Array matmul(const Array& a, const Array& b, bool ta, bool tb) {
+  const size_t r = a.shape.size();
+  if (r < 2 || b.shape.size() != r) bad_input(fmt::format("matmul of shapes {} and {}", shape_str(a.shape), shape_str(b.shape)));
+  size_t batch = 1;
+  for (size_t i = 0; i + 2 < r; ++i) {
+    if (a.shape[i] != b.shape[i]) bad_input(fmt::format("matmul batch axes of {} and {} differ", shape_str(a.shape), shape_str(b.shape)));
+    batch *= static_cast<size_t>(a.shape[i]);
+  }
+  const auto m = static_cast<size_t>(a.shape[r - (ta ? 1 : 2)]), k = static_cast<size_t>(a.shape[r - (ta ? 2 : 1)]);
+  const auto kb = static_cast<size_t>(b.shape[r - (tb ? 1 : 2)]), n = static_cast<size_t>(b.shape[r - (tb ? 2 : 1)]);
+  if (k != kb) bad_input(fmt::format("matmul of shapes {} and {}: inner sizes {} and {}", shape_str(a.shape), shape_str(b.shape), k, kb));
+  Shape out(a.shape.begin(), a.shape.end() - 2);
+  out.push_back(static_cast<int64_t>(m));
+  out.push_back(static_cast<int64_t>(n));
+  Array y{out, std::vector<float>(batch * m * n)};
+  for (size_t q = 0; q < batch; ++q) {
+    const float* pa = a.data.data() + q * m * k;
+    const float* pb = b.data.data() + q * k * n;
+    for (size_t i = 0; i < m; ++i)
+      for (size_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (size_t t = 0; t < k; ++t)
+          s += static_cast<double>(ta ? pa[t * m + i] : pa[i * k + t]) * (tb ? pb[j * k + t] : pb[t * n + j]);
+        y.data[q * m * n + i * n + j] = static_cast<float>(s);
+      }
+  }
+  return y;
+}
+
+}  // namespace
+
+Array op_matmul(const OpArgs& a) {
+  if (a.in.size() != 2) bad_input(fmt::format("MatMul takes two inputs, got {}", a.in.size()));
+  return matmul(*a.in[0], *a.in[1], a.node.attrs.value("transpose_a", false), a.node.attrs.value("transpose_b", false));
+}
+
+// Keras' dot-product Attention: softmax(q k^T) v over the last two axes.
+Array op_attention(const OpArgs& a) {
+  if (a.in.size() != 2 && a.in.size() != 3) bad_input(fmt::format("Attention takes 2 or 3 inputs, got {}", a.in.size()));
+  const Array& q = *a.in[0];
+  const Array& v = *a.in[1];
+  const Array& k = a.in.size() == 3 ? *a.in[2] : v;
+  Array w = matmul(q, k, false, true);
+  activate("softmax", nlohmann::json{{"axis", -1}}, w);
+  return matmul(w, v, false, false);
+}
+
 // x[..., begin:end, ...] on one axis (counting the batch axis, >= 1); the range must lie inside it.
 Array op_slice_axis(const OpArgs& a) {
   const Array& x = a.one_input();

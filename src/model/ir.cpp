@@ -202,6 +202,26 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
     }
     return out;
   }
+  if (op == "Attention" && ins.size() >= 2 && !ins[1].empty()) {  // the query's shape, the value's width
+    Shape out = in;
+    if (out.empty()) return std::nullopt;
+    out.back() = ins[1].back();
+    return out;
+  }
+  if (op == "MatMul" && ins.size() == 2) {
+    const bool ta = n.attrs.value("transpose_a", false), tb = n.attrs.value("transpose_b", false);
+    const Shape& a = ins[0];
+    const Shape& b = ins[1];
+    if (a.empty() || a.size() != b.size()) return std::nullopt;
+    if (a.size() == 1) {  // (N, x) x (N or x, y): a dimension is the batch size, unknown here
+      if (ta) return std::nullopt;
+      return tb ? Shape{-1} : Shape{b[0]};
+    }
+    Shape out(a.begin(), a.end() - 2);
+    out.push_back(ta ? a.back() : a[a.size() - 2]);
+    out.push_back(tb ? b[b.size() - 2] : b.back());
+    return out;
+  }
   if (op == "SliceAxis") {
     const int64_t axis = n.attrs.at("axis").get<int64_t>(), begin = n.attrs.at("begin").get<int64_t>(),
                   end = n.attrs.at("end").get<int64_t>();

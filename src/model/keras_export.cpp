@@ -124,6 +124,10 @@ std::pair<std::string, json> layer_config(const Node& n) {
     cfg["axis"] = n.attrs.value("axis", -1);
     return {"Concatenate", cfg};
   }
+  if (op == "Attention") {
+    cfg.update({{"use_scale", false}, {"score_mode", "dot"}, {"dropout", n.attrs.value("dropout", 0.0)}});
+    return {"Attention", cfg};
+  }
   if (auto family = convfam_keras_config(n, cfg)) return *family;  // conv_family.cpp
   fail(ErrorKind::Unsupported, "layer kind " + op + " cannot be exported to Keras yet", {}, "layer '" + n.name + "'");
 }

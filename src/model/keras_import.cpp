@@ -24,6 +24,7 @@ struct KLayer {
   std::string cls, name;
   json cfg;
   std::vector<std::string> inbound;
+  json call_kwargs = json::object();  // keyword arguments of the layer's call (use_causal_mask, mask...)
 };
 
 struct KGraph {
@@ -77,6 +78,19 @@ std::string tensor_ref(const json& e, size_t tensor_at) {
   if (e.is_array() && e.size() > tensor_at && e[tensor_at].is_number_integer()) k = e[tensor_at].get<int64_t>();
   if (k < 0 || k > 64) bad_config("bad tensor index in " + e.dump());
   return make_ref(e[0].get<std::string>(), static_cast<int>(k));
+}
+
+// Keyword arguments of a functional layer entry's first call: Keras 1/2 give them as the fourth
+// element of each inbound entry, Keras 3 as the call's "kwargs".
+json call_kwargs_of(const json& entry) {
+  json out = json::object();
+  if (!entry.contains("inbound_nodes") || !entry["inbound_nodes"].is_array() || entry["inbound_nodes"].empty()) return out;
+  const json& call = entry["inbound_nodes"][0];
+  if (call.is_object() && call.contains("kwargs") && call["kwargs"].is_object()) return call["kwargs"];
+  if (call.is_array())
+    for (const auto& e : call)
+      if (e.is_array() && e.size() > 3 && e[3].is_object()) out.update(e[3]);
+  return out;
 }
 
 // Inbound producers of a functional layer entry (first call only).
@@ -152,7 +166,7 @@ KGraph parse_graph(const json& root) {
   }
   if (cls == "Model") {
     for (const auto& l : cfg.at("layers")) {
-      KLayer k{normalise_class(l.at("class_name")), l.value("name", ""), l.at("config"), inbound_of(l)};
+      KLayer k{normalise_class(l.at("class_name")), l.value("name", ""), l.at("config"), inbound_of(l), call_kwargs_of(l)};
       if (k.name.empty()) k.name = k.cfg.value("name", "");
       if (k.cls == "Model" || k.cls == "Sequential")
         fail(ErrorKind::Unsupported, "nested model '" + k.name + "' used as a layer is not supported yet");
@@ -670,6 +684,18 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
       if (offset != 0.0 && scale != 1.0)
         fail(ErrorKind::Unsupported, "Rescaling with both scale and offset is not supported yet", {}, "layer '" + n.name + "'");
       n.attrs = offset != 0.0 ? json{{"fn", "add"}, {"scalar", offset}} : json{{"fn", "mul"}, {"scalar", scale}};
+    } else if (cls == "Attention") {  // dot-product attention [query, value(, key)], no weights
+      auto refuse = [&](const std::string& what) {
+        fail(ErrorKind::Unsupported, "Attention with " + what + " is not supported yet", {}, "layer '" + n.name + "'");
+      };
+      if (cfg.value("use_scale", false)) refuse("use_scale=True");
+      if (cfg.value("score_mode", "dot") != "dot") refuse("score_mode '" + cfg.value("score_mode", "") + "'");
+      if (cfg.value("causal", false) || k.call_kwargs.value("use_causal_mask", false)) refuse("a causal mask");
+      if (k.call_kwargs.contains("mask") && !k.call_kwargs["mask"].is_null()) refuse("a mask");
+      if (k.call_kwargs.value("return_attention_scores", false)) refuse("return_attention_scores=True");
+      if (n.inputs.size() != 2 && n.inputs.size() != 3) bad_config("Attention takes [query, value] or [query, value, key]");
+      n.op = "Attention";
+      n.attrs = {{"score_mode", "dot"}, {"use_scale", false}, {"dropout", cfg.value("dropout", 0.0)}};
     } else if (cls == "Concatenate" || (cls == "Merge" && cfg.value("mode", "") == "concat")) {
       n.op = "Concat";
       n.attrs = {{"axis", cfg.contains("axis") ? cfg["axis"] : cfg.value("concat_axis", json(-1))}};

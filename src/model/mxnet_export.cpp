@@ -645,6 +645,22 @@ void emit(Ctx& c, const Node& n) {
         acc = add_op(c, kBinary.at(op), k + 1 == ins.size() ? n.name : n.name + "_" + std::to_string(k), {}, {acc, ins[k]});
       out.node = acc;
     }
+  } else if (op == "Attention" || op == "MatMul") {
+    // dot for rank-2 tensors (the batch axis is one of the two), batch_dot for rank 3.
+    const size_t rank = rank_of(c, n.inputs.at(0));
+    if (rank != 2 && rank != 3)
+      fail(ErrorKind::Unsupported, fmt::format("{} of rank-{} tensors has no MXNet dot form here", op, rank), {}, "layer '" + n.name + "'");
+    const std::string dot = rank == 2 ? "dot" : "batch_dot";
+    const int q = logical(c, n.inputs[0], n.name), v = logical(c, n.inputs.at(1), n.name);
+    if (op == "MatMul") {
+      out.node = add_op(c, dot, n.name, {{"transpose_a", n.attrs.value("transpose_a", false) ? "True" : "False"},
+                                         {"transpose_b", n.attrs.value("transpose_b", false) ? "True" : "False"}}, {q, v});
+    } else {
+      const int k = n.inputs.size() > 2 ? logical(c, n.inputs[2], n.name) : v;
+      const int scores = add_op(c, dot, n.name + "_scores", {{"transpose_b", "True"}}, {q, k});
+      const int weights = add_op(c, "softmax", n.name + "_weights", {{"axis", "-1"}}, {scores});
+      out.node = add_op(c, dot, n.name, {}, {weights, v});
+    }
   } else if (op == "SliceAxis") {
     out.node = add_op(c, "slice_axis", n.name, {{"axis", std::to_string(n.attrs.at("axis").get<int64_t>())},
                                                 {"begin", std::to_string(n.attrs.at("begin").get<int64_t>())},

@@ -523,6 +523,16 @@ void op_add(Ctx& c, const SymNode& n, Value& out) {
 }
 
 void op_dot(Ctx& c, const SymNode& n, Value& out) {
+  if (n.inputs.size() == 2 && input_value(c, n, 1).kind == Value::Layer) {  // two data tensors: a product
+    if (n.op == "dot") {
+      const auto s = shape_of(c, data_value(c, n, 0).layer);
+      if (!s || s->size() != 1) node_error(ErrorKind::Unsupported, n, "dot of two data tensors is supported for rank 2 (use batch_dot)");
+    }
+    simple(c, n, out, "MatMul", {{"transpose_a", parse_bool(attr(n, "transpose_a", "False"))},
+                                 {"transpose_b", parse_bool(attr(n, "transpose_b", "False"))}}, 2);
+    return;
+  }
+  if (n.op == "batch_dot") node_error(ErrorKind::Unsupported, n, "batch_dot with a parameter is not supported");
   if (parse_bool(attr(n, "transpose_a", "False"))) node_error(ErrorKind::Unsupported, n, "transpose_a is not supported");
   Tensor w = take_param(c, n, 1, "weight");
   const Tensor stored = w;
@@ -1076,6 +1086,36 @@ void op_slice_axis(Ctx& c, const SymNode& n, Value& out) {
   out = layer_value(add(c, std::move(node)).name, held);
 }
 
+// dot(q, k^T) -> softmax over the last axis -> dot(weights, v), each read only by the next and not
+// an output: Keras' dot-product Attention (weightbridge's own export of it), so MXNet -> Keras
+// gives the layer back.
+void fold_attention(Model& m) {
+  auto readers = [&](const std::string& name) {
+    size_t k = std::count(m.outputs.begin(), m.outputs.end(), name);
+    for (const auto& n : m.nodes) k += std::count(n.inputs.begin(), n.inputs.end(), name);
+    return k;
+  };
+  for (auto& out : m.nodes) {
+    if (out.op != "MatMul" || out.attrs.value("transpose_a", false) || out.attrs.value("transpose_b", false)) continue;
+    const Node* sm = m.find(out.inputs.at(0));
+    if (!sm || sm->op != "Activation" || sm->attrs.value("activation", "") != "softmax" || sm->attrs.value("axis", -1) != -1 ||
+        readers(sm->name) != 1)
+      continue;
+    const Node* scores = m.find(sm->inputs.at(0));
+    if (!scores || scores->op != "MatMul" || scores->attrs.value("transpose_a", false) || !scores->attrs.value("transpose_b", false) ||
+        readers(scores->name) != 1)
+      continue;
+    const std::string q = scores->inputs.at(0), k = scores->inputs.at(1), v = out.inputs.at(1);
+    const std::string drop_a = scores->name, drop_b = sm->name;
+    out.op = "Attention";
+    out.attrs = {{"score_mode", "dot"}, {"use_scale", false}, {"dropout", 0.0}};
+    out.inputs = k == v ? std::vector<std::string>{q, v} : std::vector<std::string>{q, v, k};
+    m.nodes.erase(std::remove_if(m.nodes.begin(), m.nodes.end(), [&](const Node& n) { return n.name == drop_a || n.name == drop_b; }),
+                  m.nodes.end());
+    return fold_attention(m);  // iterators are gone: look again
+  }
+}
+
 void walk(Ctx& c) {
   const auto& nodes = c.sym.nodes;
   // Label inputs of loss heads are not model inputs.
@@ -1168,7 +1208,7 @@ void walk(Ctx& c) {
         }
         out = layer_value(in.layer, perm);
       } else if (n.op == "broadcast_add" || n.op == "elemwise_add" || n.op == "_Plus" || n.op == "_plus" || n.op == "ElementWiseSum" || n.op == "add_n") op_add(c, n, out);
-      else if (n.op == "dot") op_dot(c, n, out);
+      else if (n.op == "dot" || n.op == "batch_dot") op_dot(c, n, out);
       else if (n.op == "elemwise_mul" || n.op == "_mul" || n.op == "_Mul" || n.op == "broadcast_mul") elementwise(c, n, out, "Multiply", json::object(), 2);
       else if (n.op == "elemwise_sub" || n.op == "_minus" || n.op == "_Minus" || n.op == "broadcast_sub") elementwise(c, n, out, "Subtract", json::object(), 2);
       else if (n.op == "_maximum" || n.op == "_Maximum" || n.op == "broadcast_maximum") elementwise(c, n, out, "Maximum", json::object(), 2);
@@ -1275,6 +1315,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     c.m.outputs.push_back(out);
   }
   convfam_fold_mxnet(c.m);
+  fold_attention(c.m);
   std::string unused;
   for (const auto& [name, t] : c.params)
     if (!c.used_params.count(name)) unused += (unused.empty() ? "" : ", ") + name + " " + shape_str(t.shape);

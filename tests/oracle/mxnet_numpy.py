@@ -3,7 +3,8 @@ export writes, following MXNet's documented operator semantics (formats-mxnet.md
 operator reference): FullyConnected (y = x W^T + b; flatten=True first collapses all axes after the
 batch, flatten=False applies to the last axis), slice_axis, Reshape with the special codes 0 (copy
 the input dimension) and -1 (infer), zeros_like, elemwise_add/mul, ElementWiseSum, _rminus_scalar,
-_div_scalar, hard_sigmoid (clip(alpha x + beta, 0, 1)), Activation, Concat, transpose, identity;
+_div_scalar, hard_sigmoid (clip(alpha x + beta, 0, 1)), Activation, Concat, transpose, identity,
+dot / batch_dot (with transpose_a/b), softmax;
 and the fused RNN op of a model that mixes both forms (formats-mxnet.md 8.10: the flat vector holds
 W_i2h, W_h2h per direction, then b_i2h, b_h2h per direction; gates LSTM i, f, g, o and GRU r, z, n
 with the reset gate applied to W_hn h + b_hn; the backward direction runs t = T-1..0), with
@@ -145,6 +146,18 @@ def evaluate(prefix, inputs):
             vals[i] = np.transpose(x[0], tup(a["axes"]))
         elif op == "identity":
             vals[i] = x[0]
+        elif op in ("dot", "batch_dot"):  # dot: 2-D matrix product; batch_dot: per leading index
+            a_, b_ = x[0], x[1]
+            if a.get("transpose_a", "False") in ("True", "true", "1"):
+                a_ = np.swapaxes(a_, -1, -2)
+            if a.get("transpose_b", "False") in ("True", "true", "1"):
+                b_ = np.swapaxes(b_, -1, -2)
+            assert op == "batch_dot" or a_.ndim == 2
+            vals[i] = a_ @ b_
+        elif op == "softmax":
+            z = x[0] - x[0].max(axis=int(a.get("axis", "-1")), keepdims=True)
+            e = np.exp(z)
+            vals[i] = e / e.sum(axis=int(a.get("axis", "-1")), keepdims=True)
         elif op == "_zeros":  # a 0 dimension takes the batch size: the state of the RNN op it feeds
             vals[i] = None
         elif op == "expand_dims":

@@ -32,11 +32,12 @@ KERAS = [
     ("tf_gru_linear", ["tfkeras/gru_two_inputs.h5"], [], "SliceAxis"),  # activation 'linear': per-step ops
     ("tf_lstm_weights", ["tfkeras/lstm_weights_only.h5", "--arch", "tfkeras/lstm_weights_only_model.json"], [], "keras"),
     ("tf_bidi_simplernn", ["tfkeras/rnn_bidi_simplernn.h5"], [], "keras"),
+    ("tf_attention", ["tfkeras/attention_optimizer_weights.h5"], [], "keras"),
 ]
 
 # Refused for MXNet, with the word of the one-line error.
 KERAS_REFUSED = [
-    ("tf_attention", ["tfkeras/attention_optimizer_weights.h5"], "layer class Attention is not supported yet"),
+    ("tf_convlstm_bidi", ["tfkeras/convlstm2d_bidi.h5"], "ConvLSTM2D cannot be exported to MXNet"),
 ]
 
 MXNET = [

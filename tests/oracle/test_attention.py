@@ -1,0 +1,135 @@
+"""Keras' dot-product Attention: softmax(query key^T) value over the last two axes. The real fixture
+(a tf.keras 2.11 model, Attention of a rank-2 Dense output with itself, so its batch axis is one of
+the two) and generated rank-3 models with a separate key are checked against numpy references
+written here; the MXNet export (dot / batch_dot, softmax) is also run by mxnet_numpy, a numpy
+evaluator of the written symbol, and reads back as the same Keras layer."""
+import json
+import os
+import unittest
+
+import h5py
+import numpy as np
+
+import mxnet_numpy
+from wbtest import fixture, keras_weight_list, run, tmpdir
+
+FIX = "tfkeras/attention_optimizer_weights.h5"
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def attention(q, v, k=None):
+    k = v if k is None else k
+    return softmax(q @ np.swapaxes(k, -1, -2)) @ v
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def fixture_reference(x):
+    w = {(layer, name.split("/")[-1]): a.astype(np.float64) for layer, name, a in keras_weight_list(fixture(FIX))}
+    h = relu(x @ w[("dense", "kernel:0")] + w[("dense", "bias:0")])
+    a = attention(h, h)  # (N, 32) x (32, N): every example attends over the batch, as TF's matmul does
+    h = relu(np.concatenate([h, a], -1) @ w[("dense_1", "kernel:0")] + w[("dense_1", "bias:0")])
+    return relu(h @ w[("outputs", "kernel:0")] + w[("outputs", "bias:0")])
+
+
+def run_one(d, files, x, tag="y"):
+    np.save(os.path.join(d, tag + "_x.npy"), x.astype(np.float32))
+    run("run", *files, "--input", os.path.join(d, tag + "_x.npy"), "-o", os.path.join(d, tag + ".npy"), check=0)
+    return np.load(os.path.join(d, tag + ".npy"))
+
+
+def write_functional(path, shapes, with_key):
+    """Inputs q (Tq, d), v (Tv, dv)(, k (Tv, d)) -> Attention; Keras 2.4 functional file, no weights."""
+    names = ["q", "v"] + (["k"] if with_key else [])
+    layers = [{"name": n, "class_name": "InputLayer", "config": {"name": n, "batch_input_shape": [None] + list(shapes[n]),
+                                                                  "dtype": "float32"}, "inbound_nodes": []} for n in names]
+    layers.append({"name": "att", "class_name": "Attention", "config": {"name": "att", "use_scale": False, "dropout": 0.1},
+                   "inbound_nodes": [[[n, 0, 0, {}] for n in names]]})
+    mc = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [[n, 0, 0] for n in names],
+                                             "output_layers": [["att", 0, 0]]}}
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(mc).encode()
+        f.attrs["keras_version"] = b"2.4.0"
+        f.attrs["backend"] = b"tensorflow"
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [n.encode() for n in names + ["att"]]
+        for n in names + ["att"]:
+            g.create_group(n).attrs["weight_names"] = np.zeros((0,), np.float64)
+    return names
+
+
+class Attention(unittest.TestCase):
+    def test_real_fixture(self):
+        d = tmpdir("attention_real")
+        x = np.random.default_rng(3).uniform(-1, 1, (3, 22)).astype(np.float32)
+        want = fixture_reference(x.astype(np.float64))
+        np.testing.assert_allclose(run_one(d, [fixture(FIX)], x), want, atol=1e-5)
+        p = run("convert", fixture(FIX), "--to", "mxnet", "-o", d + "/mx", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        mx = [d + "/mx-symbol.json", d + "/mx-0000.params"]
+        np.testing.assert_allclose(run_one(d, mx, x, "ymx"), want, atol=1e-5)
+        (got,), sym = mxnet_numpy.evaluate(d + "/mx", x)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        self.assertEqual([n["op"] for n in sym["nodes"] if n["op"] in ("dot", "softmax")], ["dot", "softmax", "dot"])
+        p = run("convert", *mx, "--to", "keras", "-o", d + "/back.h5", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with h5py.File(d + "/back.h5", "r") as f:
+            classes = [l["class_name"] for l in json.loads(f.attrs["model_config"])["config"]["layers"]]
+        self.assertEqual(classes.count("Attention"), 1)
+        a = [(l, w.tobytes()) for l, _, w in keras_weight_list(fixture(FIX))]
+        b = [(l, w.tobytes()) for l, _, w in keras_weight_list(d + "/back.h5")]
+        self.assertEqual(a, b)
+
+    def test_rank3_with_and_without_key(self):
+        rng = np.random.default_rng(8)
+        for with_key in (False, True):
+            with self.subTest(with_key=with_key):
+                d = tmpdir("attention_gen%d" % with_key)
+                shapes = {"q": (3, 4), "v": (5, 6), "k": (5, 4)} if with_key else {"q": (3, 4), "v": (5, 4)}
+                names = write_functional(d + "/m.h5", shapes, with_key)
+                feed = {n: rng.uniform(-1, 1, (2,) + shapes[n]).astype(np.float32) for n in names}
+                want = attention(*(feed[n].astype(np.float64) for n in names))
+                args = ["run", d + "/m.h5"]
+                for n in names:
+                    np.save(d + "/%s.npy" % n, feed[n])
+                    args += ["--input", d + "/%s.npy" % n]
+                run(*args, "-o", d + "/y.npy", check=0)
+                np.testing.assert_allclose(np.load(d + "/y.npy"), want, atol=1e-5)
+                p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify")
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                (got,), sym = mxnet_numpy.evaluate(d + "/mx", feed)
+                np.testing.assert_allclose(got, want, atol=1e-5)
+                self.assertIn("batch_dot", {n["op"] for n in sym["nodes"]})
+                p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_what_is_refused(self):
+        d = tmpdir("attention_refused")
+        cases = [({"use_scale": True}, {}, "use_scale=True"), ({"score_mode": "concat"}, {}, "score_mode 'concat'"),
+                 ({"causal": True}, {}, "causal mask"), ({}, {"use_causal_mask": True}, "causal mask")]
+        for i, (cfg, kwargs, word) in enumerate(cases):
+            with self.subTest(word=word):
+                path = os.path.join(d, "m%d.h5" % i)
+                write_functional(path, {"q": (3, 4), "v": (5, 4)}, False)
+                with h5py.File(path, "a") as f:
+                    mc = json.loads(f.attrs["model_config"])
+                    att = mc["config"]["layers"][-1]
+                    att["config"].update(cfg)
+                    for e in att["inbound_nodes"][0]:
+                        e[3].update(kwargs)
+                    f.attrs["model_config"] = json.dumps(mc).encode()
+                p = run("convert", path, "--to", "mxnet", "-o", d + "/mx%d" % i)
+                self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+                self.assertIn("layer 'att'", p.stderr)
+                self.assertIn(word, p.stderr)
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
