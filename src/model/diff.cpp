@@ -10,6 +10,7 @@
 #include <cmath>
 #include <set>
 
+#include "model/rnn_rules.h"
 #include "model/transforms.h"
 
 namespace wb {
@@ -149,6 +150,8 @@ std::string rnn_form(const Node& n, const Weight& w, bool& plain) {
   if (w.transform.find("CuDNN") != std::string::npos || w.transform.find("(6u,)") != std::string::npos)
     return fmt::format("CuDNN {} {} ({})", what, w.source, w.transform);
   plain = true;
+  if (n.attrs.value("per_step_export", false))  // regroup_unrolled: MXNet variables in Keras' gate order
+    return fmt::format("MXNet per-step {} {} {} (gates {})", what, w.source, shape_str(w.stored.shape), gate_order(cell, false, false));
   return fmt::format("Keras fused {} {} (gates {})", what, shape, gate_order(cell, false, false));
 }
 
@@ -238,9 +241,77 @@ void only_side(std::vector<TensorDiff>& out, const Node& n, bool a_side) {
   }
 }
 
+// Weights of a recurrent layer that weightbridge exported to MXNet as per-step ops (mxnet_export.cpp,
+// namespace unroll): variables <layer><dir>_i2h_weight (G u, C), _i2h_bias, _h2h_weight (G u, u)
+// (GRU reset_after=False: (2u, u) plus _h2h_candidate_weight (u, u)) and _h2h_bias (GRU
+// reset_after=True), each read by one Dense node per time step. For every recurrent layer of
+// `other` whose variables `m` holds, those Dense nodes are replaced by one node with the layer's
+// canonical weights, so the two sides pair layer by layer.
+Model regroup_unrolled(const Model& m, const Model& other) {
+  std::map<std::string, const Weight*> by_source;
+  for (const auto& n : m.nodes)
+    for (const auto& w : n.weights) by_source.emplace(w.source, &w);
+  Model out = m;
+  std::set<std::string> absorbed;  // variable names taken into a regrouped layer
+  for (const auto& r : other.nodes) {
+    if (!is_rnn(r) || r.attrs.value("cell", "") == "convlstm") continue;
+    const bool bidi = r.op == "Bidirectional";
+    Node v;
+    v.name = r.name;
+    v.op = r.op;
+    v.attrs = r.attrs;
+    v.attrs["per_step_export"] = true;
+    bool ok = true;
+    for (const std::string& dir : bidi ? std::vector<std::string>{"forward", "backward"} : std::vector<std::string>{""}) {
+      const std::string base = r.name + (dir.empty() ? "" : "_" + dir), prefix = dir.empty() ? "" : dir + "_";
+      auto var = [&](const std::string& suffix) -> const Weight* {
+        auto it = by_source.find(base + suffix);
+        return it == by_source.end() ? nullptr : it->second;
+      };
+      const Weight *wi = var("_i2h_weight"), *wh = var("_h2h_weight"), *wc = var("_h2h_candidate_weight");
+      const Weight *bi = var("_i2h_bias"), *bh = var("_h2h_bias");
+      if (!wi || !wh || wi->stored.shape.size() != 2 || wh->stored.shape.size() != 2) {
+        ok = false;
+        break;
+      }
+      v.weights.push_back(Weight{prefix + "kernel", permuted(wi->stored, {1, 0}), wi->source, "transpose(1, 0)", wi->stored});
+      Tensor rec = wh->stored;
+      std::string rec_source = wh->source;
+      if (wc) {  // rows z, r then h: one (3u, u) matrix
+        if (wc->stored.shape.size() != 2 || wc->stored.shape[1] != rec.shape[1]) { ok = false; break; }
+        rec = reshaped(concat_flat(base + "_h2h", {rec, wc->stored}), {rec.shape[0] + wc->stored.shape[0], rec.shape[1]});
+        rec_source += " and " + wc->source;
+      }
+      v.weights.push_back(Weight{prefix + "recurrent_kernel", permuted(rec, {1, 0}), rec_source, "transpose(1, 0)", rec});
+      if (bi && bh) {  // GRU reset_after: rows input, recurrent
+        const Tensor both = reshaped(concat_flat(base + "_bias", {bi->stored, bh->stored}), {2, static_cast<int64_t>(bi->stored.numel())});
+        v.weights.push_back(Weight{prefix + "bias", both, bi->source + " and " + bh->source, "", both});
+      } else if (bi) {
+        v.weights.push_back(Weight{prefix + "bias", bi->stored, bi->source, "", bi->stored});
+      }
+      for (const Weight* w : {wi, wh, wc, bi, bh})
+        if (w) absorbed.insert(w->source);
+    }
+    if (!ok || v.weights.empty()) continue;
+    out.nodes.push_back(std::move(v));
+  }
+  if (absorbed.empty()) return out;
+  // Dense nodes whose weights all went into a regrouped layer leave the comparison.
+  out.nodes.erase(std::remove_if(out.nodes.begin(), out.nodes.end(),
+                                 [&](const Node& n) {
+                                   if (n.op != "Dense" || n.weights.empty()) return false;
+                                   for (const auto& w : n.weights)
+                                     if (!absorbed.count(w.source)) return false;
+                                   return true;
+                                 }),
+                  out.nodes.end());
+  return out;
+}
+
 }  // namespace
 
-std::vector<TensorDiff> diff_models(const Model& a, const Model& b) {
+std::vector<TensorDiff> diff_models(const Model& a_in, const Model& b_in) {
+  const Model a = regroup_unrolled(a_in, b_in), b = regroup_unrolled(b_in, a);
   std::vector<const Node*> la = weighted(a), lb = weighted(b);
   std::vector<std::pair<const Node*, const Node*>> pairs;
   std::set<const Node*> used_b;
