@@ -224,6 +224,24 @@ class Generated(unittest.TestCase):
                     with self.subTest(tag):
                         self.check(tag, "Bidirectional", cfg, w, exp, mx, x)
 
+    def test_bidirectional_go_backwards(self):
+        """A Bidirectional whose forward layer has go_backwards=True (unrolled for MXNet): Keras
+        returns the forward half in processing order and reverses the backward half's, so both
+        halves are in reversed time order."""
+        rng = np.random.default_rng(13)
+        x = rng.uniform(-1, 1, (N, T, C)).astype(np.float32)
+        for merge in ("concat", "sum"):
+            tag = "bidi_lstm_back_%s" % merge
+            fw, bw = random_cell(rng, "lstm", C, U), random_cell(rng, "lstm", C, U)
+            inner = cell_config("lstm", "inner_1", U, seq=True, backwards=True)
+            cfg = {"name": "bidirectional_1", "merge_mode": merge, "layer": {"class_name": "LSTM", "config": inner}}
+            w = named("bidirectional_1/forward_inner_1/", *fw) + named("bidirectional_1/backward_inner_1/", *bw)
+            yf = ref_rnn("lstm", x, *fw, seq=True, backwards=True)
+            yb = ref_rnn("lstm", x, *bw, seq=True)[:, ::-1]
+            exp = np.concatenate([yf, yb], -1) if merge == "concat" else yf + yb
+            with self.subTest(tag):
+                self.check(tag, "Bidirectional", cfg, w, exp, "unrolled", x)
+
 
 class Gold(unittest.TestCase):
     def test_keras1_lstm_predictions(self):
