@@ -368,9 +368,12 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
     if (!is_rnn_op(n.op)) continue;
     const json& a = n.attrs;
     const std::string cell = a.value("cell", "");
-    const std::string cls = cell == "lstm" ? "LSTM" : cell == "gru" ? "GRU" : "SimpleRNN";
+    const std::string cls = cell == "lstm"       ? "LSTM"
+                            : cell == "gru"      ? "GRU"
+                            : cell == "convlstm" ? fmt::format("ConvLSTM{}D", a.value("rank", 2))
+                                                 : "SimpleRNN";
     const std::string label = n.op == "Bidirectional" ? "Bidirectional(" + cls + ")" : cls;
-    const int64_t u = a.value("units", int64_t{0}), G = cell == "lstm" ? 4 : cell == "gru" ? 3 : 1;
+    const int64_t u = a.value("units", int64_t{0}), G = gate_count(cell);
     const bool reset_after = a.value("reset_after", false), use_bias = a.value("use_bias", true);
     const std::string prefix = n.op == "Bidirectional" ? "forward_" : "";
     const Weight* kernel = n.weight(prefix + "kernel");
@@ -434,7 +437,7 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
                         rounded ? fmt::format("{} of {} sums round in float32 (max error {:.3g})", rounded, 4 * u, worst)
                                 : std::string("every float32 sum is exact")),
             r.convert(target) + (to_mx ? " (writes the sum as b_i2h and b_h2h = 0)" : ""), "bias-count");
-    } else if (to_mx && !from_mx && fused) {
+    } else if (to_mx && !from_mx && fused && cell != "convlstm") {  // a ConvLSTM's export keeps its one bias (on the input conv)
       if (!use_bias)
         r.add("info", "rnn", where, "use_bias=False; " + to_label + " always has b_i2h and b_h2h: both written as zeros (exact)",
               "no bias in the file", r.convert(target), "bias-count");
@@ -460,9 +463,18 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
 
     if (!to_mx || from_mx) continue;
     // What MXNet's fused RNN op cannot compute. convert writes such a layer as an exact graph of
-    // per-time-step ops when the sequence length is known (mxnet_export.cpp); a ConvLSTM it refuses.
+    // per-time-step ops when the sequence length (for a ConvLSTM: and the feature-map size) is
+    // known (mxnet_export.cpp).
+    const bool conv = cell == "convlstm";
     const auto in = shapes.find(n.inputs.empty() ? std::string() : n.inputs[0]);
-    const int64_t T = cell != "convlstm" && in != shapes.end() && in->second.size() == 2 ? in->second[0] : -1;
+    int64_t T = in != shapes.end() && in->second.size() == 2 && !conv ? in->second[0] : -1;
+    if (conv && in != shapes.end()) {
+      const auto step = rnn_state_shape(n, in->second);
+      bool known = step.has_value();
+      for (size_t i = 0; known && i < in->second.size(); ++i) known = in->second[i] >= 1;
+      for (size_t i = 0; known && i < step->size(); ++i) known = (*step)[i] >= 1;
+      if (known) T = in->second[0];
+    }
     const bool unrolled = T >= 1;
     // With several inputs, --input-shape names the one that feeds this layer.
     const Node* feed = n.inputs.empty() ? nullptr : m.find(n.inputs[0]);
@@ -470,15 +482,23 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
     const std::string input_spec = many ? (feed && feed->op == "Input" ? feed->name : std::string("INPUT")) + "=" : "";
     const char* sev = unrolled ? "info" : "error";
     const std::string how =
-        unrolled ? fmt::format("convert writes this layer as exact per-time-step MXNet ops ({} step{}) instead of the fused RNN op", T,
-                               T == 1 ? "" : "s")
-                 : std::string("convert can write it as exact per-time-step ops only when the sequence length is known, and the "
-                               "input's time axis is not");
+        unrolled ? fmt::format("convert writes this layer as exact per-time-step MXNet ops ({} step{}{}) instead of the fused RNN op", T,
+                               T == 1 ? "" : "s", conv ? " of Convolution ops" : "")
+                 : conv ? std::string("convert can write it as exact per-time-step Convolution ops only when the sequence length "
+                                      "and the feature-map size are known, and the input's shape does not give them")
+                        : std::string("convert can write it as exact per-time-step ops only when the sequence length is known, and the "
+                                      "input's time axis is not");
+    const bool cf = a.value("data_format", "channels_last") == "channels_first";
+    const size_t rank = conv ? a.value("rank", size_t{2}) : 0;
+    const std::string dims = std::string(",D1,D2,D3").substr(0, 3 * rank);
+    const std::string shape_spec = !conv ? "T,FEATURES" : cf ? "T,C" + dims : "T" + dims + ",C";
     const std::string exact_fix =
-        unrolled ? r.convert("mxnet") + " (exact; the MXNet model has a fixed sequence length and reads back as plain ops, "
-                                        "not as a recurrent layer)"
-                 : r.convert("mxnet", " --input-shape " + input_spec + "T,FEATURES") +
-                       " (exact, for that sequence length), or keep the model in Keras";
+        unrolled ? r.convert("mxnet") + (conv ? " (exact; the MXNet model has a fixed sequence length and map size and reads back as "
+                                                "plain ops, not as a recurrent layer)"
+                                              : " (exact; the MXNet model has a fixed sequence length and reads back as plain ops, "
+                                                "not as a recurrent layer)")
+                 : r.convert("mxnet", " --input-shape " + input_spec + shape_spec) +
+                       (conv ? " (exact, for those sizes), or keep the model in Keras" : " (exact, for that sequence length), or keep the model in Keras");
     bool named = false;
     const std::string ract = a.value("recurrent_activation", "sigmoid");
     if (cell != "simple" && cell != "convlstm" && ract == "hard_sigmoid") {
@@ -508,12 +528,11 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
     try {
       check_mxnet_rnn_expressible(probe);
     } catch (const Error& e) {
-      const bool conv = cell == "convlstm";
       if (!named || conv)
-        r.add(conv ? "error" : sev, "rnn", where, conv ? e.message() : e.message() + ": " + how,
+        r.add(sev, "rnn", where, e.message() + ": " + how,
               fmt::format("activation={}, merge_mode={}, return_sequences={}, inputs={}", a.value("activation", "tanh"),
                           a.value("merge_mode", "-"), a.value("return_sequences", false), n.inputs.size()),
-              conv ? "none exact for MXNet: keep the model in Keras (" + r.convert("keras") + ")" : exact_fix, "mxnet-rnn");
+              exact_fix, "mxnet-rnn");
     }
   }
 }

@@ -90,21 +90,11 @@ int logical(Ctx& c, const std::string& producer, const std::string& consumer) {
                 {{"axes", tuple(std::vector<int64_t>(inv.begin(), inv.end()))}}, {p.node});
 }
 
-// Value of a node's input in channels-first physical order (for rank r tensors incl. batch).
-int channels_first(Ctx& c, const std::string& producer, const std::string& consumer, size_t rank_with_batch,
-                   bool logical_is_cf, std::vector<int>& out_perm) {
-  std::vector<int> want;  // perm from logical to channels-first physical
-  want.push_back(0);
-  if (logical_is_cf) {
-    for (size_t i = 1; i < rank_with_batch; ++i) want.push_back(static_cast<int>(i));
-  } else {
-    want.push_back(static_cast<int>(rank_with_batch - 1));
-    for (size_t i = 1; i + 1 < rank_with_batch; ++i) want.push_back(static_cast<int>(i));
-  }
-  out_perm = want;
+// Value of a node's input held as transpose(logical, want) (want: a perm over the axes incl. batch).
+int held_as(Ctx& c, const std::string& producer, const std::string& consumer, const std::vector<int>& want) {
   Phys& p = c.values.at(producer);
   std::vector<int> have = p.perm.empty() ? std::vector<int>() : p.perm;
-  if (have.empty()) for (size_t i = 0; i < rank_with_batch; ++i) have.push_back(static_cast<int>(i));
+  if (have.empty()) for (size_t i = 0; i < want.size(); ++i) have.push_back(static_cast<int>(i));
   // The producer's held order must cover the rank this layer works on (a rank-2 pooling fed by a
   // rank-3 tensor would index past it).
   if (have.size() != want.size())
@@ -119,6 +109,23 @@ int channels_first(Ctx& c, const std::string& producer, const std::string& consu
   std::vector<int64_t> t;
   for (int w : want) t.push_back(inv[static_cast<size_t>(w)]);
   return add_op(c, "transpose", consumer + "_to_channels_first", {{"axes", tuple(t)}}, {p.node});
+}
+
+// The perm from a logical layout to channels-first: identity when the logical layout is channels
+// first, else the last axis moved to position `lead` (1; 2 behind a time axis).
+std::vector<int> channels_first_perm(size_t rank_with_batch, bool logical_is_cf, size_t lead = 1) {
+  std::vector<int> want;
+  for (size_t i = 0; i < lead; ++i) want.push_back(static_cast<int>(i));
+  if (!logical_is_cf) want.push_back(static_cast<int>(rank_with_batch - 1));
+  for (size_t i = lead; i < rank_with_batch - (logical_is_cf ? 0 : 1); ++i) want.push_back(static_cast<int>(i));
+  return want;
+}
+
+// Value of a node's input in channels-first physical order (for rank r tensors incl. batch).
+int channels_first(Ctx& c, const std::string& producer, const std::string& consumer, size_t rank_with_batch,
+                   bool logical_is_cf, std::vector<int>& out_perm) {
+  out_perm = channels_first_perm(rank_with_batch, logical_is_cf);
+  return held_as(c, producer, consumer, out_perm);
 }
 
 size_t rank_of(Ctx& c, const std::string& name) {
@@ -349,6 +356,18 @@ int slice(Ctx& c, const std::string& name, int node, int axis, int64_t begin, in
 
 int binary(Ctx& c, const std::string& op, const std::string& name, int a, int b) { return add_op(c, op, name, {}, {a, b}); }
 
+// The LSTM update from the pre-activations z (gates i, f, c, o of u channels on axis 1).
+void lstm_step(Ctx& c, const Node& n, const std::string& p, int z, int64_t u, int& h, int& cs) {
+  const std::string a = n.attrs.value("activation", "tanh"), ra = n.attrs.value("recurrent_activation", "sigmoid");
+  auto gate = [&](int k, const std::string& g) { return slice(c, p + "_" + g + "_slice", z, 1, k * u, (k + 1) * u); };
+  const int i = act(c, n, p + "_i", ra, gate(0, "i"));
+  const int f = act(c, n, p + "_f", ra, gate(1, "f"));
+  const int g = act(c, n, p + "_g", a, gate(2, "g"));
+  const int o = act(c, n, p + "_o", ra, gate(3, "o"));
+  cs = binary(c, "elemwise_add", p + "_c", binary(c, "elemwise_mul", p + "_fc", f, cs), binary(c, "elemwise_mul", p + "_ig", i, g));
+  h = binary(c, "elemwise_mul", p + "_h", o, act(c, n, p + "_c", a, cs));
+}
+
 Result run(Ctx& c, const Node& n, const Dir& d, int x, int64_t T) {
   const std::string cell = n.attrs.at("cell");
   const int64_t u = n.attrs.at("units").get<int64_t>(), G = gate_count(cell), GU = G * u;
@@ -404,13 +423,7 @@ Result run(Ctx& c, const Node& n, const Dir& d, int x, int64_t T) {
     if (cell == "simple") {
       h = act(c, n, p + "_h", a, binary(c, "elemwise_add", p + "_pre", xt, hr));
     } else if (cell == "lstm") {
-      const int z = binary(c, "elemwise_add", p + "_pre", xt, hr);
-      const int i = act(c, n, p + "_i", ra, gate(z, 0, "i"));
-      const int f = act(c, n, p + "_f", ra, gate(z, 1, "f"));
-      const int g = act(c, n, p + "_g", a, gate(z, 2, "g"));
-      const int o = act(c, n, p + "_o", ra, gate(z, 3, "o"));
-      cs = binary(c, "elemwise_add", p + "_c", binary(c, "elemwise_mul", p + "_fc", f, cs), binary(c, "elemwise_mul", p + "_ig", i, g));
-      h = binary(c, "elemwise_mul", p + "_h", o, act(c, n, p + "_c", a, cs));
+      lstm_step(c, n, p, binary(c, "elemwise_add", p + "_pre", xt, hr), u, h, cs);
     } else {  // gru
       const int z = act(c, n, p + "_z", ra, binary(c, "elemwise_add", p + "_z_pre", gate(xt, 0, "xz"), gate(hr, 0, "hz")));
       const int rg = act(c, n, p + "_r", ra, binary(c, "elemwise_add", p + "_r_pre", gate(xt, 1, "xr"), gate(hr, 1, "hr")));
@@ -429,13 +442,141 @@ Result run(Ctx& c, const Node& n, const Dir& d, int x, int64_t T) {
   return r;
 }
 
-// Steps (N, u) stacked on a new time axis: (N, T, u).
-int stack(Ctx& c, const std::string& name, const std::vector<int>& steps, int64_t u) {
+// Steps (N, step...) stacked on a new time axis: (N, T, step...).
+int stack(Ctx& c, const std::string& name, const std::vector<int>& steps, const std::vector<int64_t>& step) {
+  std::vector<int64_t> shape = {0, 1};
+  shape.insert(shape.end(), step.begin(), step.end());
   std::vector<int> ins;
   for (size_t k = 0; k < steps.size(); ++k)
-    ins.push_back(add_op(c, "Reshape", fmt::format("{}_step{}", name, k), {{"shape", tuple({0, 1, u})}}, {steps[k]}));
+    ins.push_back(add_op(c, "Reshape", fmt::format("{}_step{}", name, k), {{"shape", tuple(shape)}}, {steps[k]}));
   if (ins.size() == 1) return ins[0];
   return add_op(c, "Concat", name, {{"dim", "1"}, {"num_args", std::to_string(ins.size())}}, ins);
+}
+
+// The layer's output from the directions' results (sequences stacked in `held` order, of one
+// step's physical shape `step`); a Bidirectional concatenates on physical axis `concat_dim`.
+// return_state publishes the final states, held under `state_perm`.
+void finish(Ctx& c, const Node& n, const std::vector<Result>& res, const std::vector<int64_t>& step, int concat_dim,
+            const std::vector<int>& state_perm, Phys& out) {
+  const bool bidi = n.op == "Bidirectional", seq = n.attrs.value("return_sequences", false);
+  // Keras returns a layer's sequence in processing order; Bidirectional reverses its backward
+  // half's (giving time order, or reversed time order when the forward half has go_backwards).
+  std::vector<int> halves;
+  for (size_t k = 0; k < res.size(); ++k) {
+    const std::string name = bidi ? n.name + (k == 0 ? "_forward" : "_backward") + "_sequence" : n.name;
+    const std::vector<int> order = k == 1 ? std::vector<int>(res[k].by_step.rbegin(), res[k].by_step.rend()) : res[k].by_step;
+    halves.push_back(seq ? stack(c, name, order, step) : res[k].h);
+  }
+  if (!bidi) {
+    out.node = halves[0];
+    if (!seq) out.node = add_op(c, "identity", n.name, {}, {out.node});
+  } else {
+    const std::string mode = n.attrs.value("merge_mode", "concat");
+    if (mode == "concat")
+      out.node = add_op(c, "Concat", n.name, {{"dim", std::to_string(concat_dim)}, {"num_args", "2"}}, halves);
+    else if (mode == "sum")
+      out.node = binary(c, "elemwise_add", n.name, halves[0], halves[1]);
+    else if (mode == "mul")
+      out.node = binary(c, "elemwise_mul", n.name, halves[0], halves[1]);
+    else if (mode == "ave")
+      out.node = add_op(c, "_div_scalar", n.name, {{"scalar", "2"}},
+                        {add_op(c, "ElementWiseSum", n.name + "_sum", {{"num_args", "2"}}, halves)});
+    else
+      fail(ErrorKind::Unsupported, "Bidirectional merge_mode '" + mode + "'", {}, "layer '" + n.name + "'");
+  }
+  if (n.attrs.value("return_state", false)) {
+    int k = 1;
+    for (const auto& r : res) {
+      c.values[make_ref(n.name, k++)] = Phys{r.h, state_perm};
+      if (r.c >= 0) c.values[make_ref(n.name, k++)] = Phys{r.c, state_perm};
+    }
+  }
+}
+
+// ConvLSTM: the same unrolling with convolutions, every value held channels-first. Per step t
+//   x_t = Reshape(slice_axis(x, 1, t, t+1), (0, C, spatial...))       x held (N, T, C, spatial...)
+//   z = Convolution(x_t, <dir>_i2h_weight, i2h_bias; the layer's strides, dilation, padding)
+//       + Convolution(h, <dir>_h2h_weight; stride 1, 'same', undilated, no bias)
+// then the LSTM update on channel slices of z. Kernels (k..., in, 4f) become MXNet's (4f, in, k...).
+// Keras 'same' that pads more after than before (even kernels, strides) is MXNet's symmetric pad
+// then a slice "<conv>_crop" of the outputs Keras computes, as emit_conv_like does for 1-D.
+struct ConvWindow {
+  std::vector<int64_t> k, s, d, pad, crop, len;  // crop empty: no slice
+};
+
+ConvWindow conv_window(const std::vector<int64_t>& x, std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> d,
+                       bool same) {
+  const size_t r = k.size();
+  ConvWindow w{k, s, d, std::vector<int64_t>(r, 0), {}, std::vector<int64_t>(r, 0)};
+  bool symmetric = true;
+  std::vector<int64_t> before(r, 0), after(r, 0);
+  for (size_t i = 0; i < r; ++i) {
+    if (same) std::tie(before[i], after[i]) = same_padding(x[i], k[i], s[i], d[i]);
+    w.len[i] = (x[i] + before[i] + after[i] - (d[i] * (k[i] - 1) + 1)) / s[i] + 1;
+    symmetric = symmetric && before[i] == after[i];
+  }
+  if (symmetric) {
+    w.pad = before;
+    return w;
+  }
+  w.crop.assign(r, 0);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t m = after[i] > before[i] ? (after[i] - before[i] + s[i] - 1) / s[i] : 0;
+    w.pad[i] = before[i] + m * s[i];
+    w.crop[i] = m;
+  }
+  return w;
+}
+
+int conv(Ctx& c, const std::string& name, int in, const ConvWindow& w, int64_t filters, int weight, int bias) {
+  std::vector<int> ins = {in, weight};
+  if (bias >= 0) ins.push_back(bias);
+  int node = add_op(c, "Convolution", name,
+                    {{"kernel", tuple(w.k)}, {"stride", tuple(w.s)}, {"dilate", tuple(w.d)}, {"pad", tuple(w.pad)},
+                     {"num_filter", std::to_string(filters)}, {"num_group", "1"}, {"no_bias", bias >= 0 ? "False" : "True"}},
+                    ins);
+  if (w.crop.empty()) return node;
+  std::string b = "(None, None", e = "(None, None";
+  for (size_t i = 0; i < w.crop.size(); ++i) b += ", " + std::to_string(w.crop[i]), e += ", " + std::to_string(w.crop[i] + w.len[i]);
+  return add_op(c, "slice", name + "_crop", {{"begin", b + ")"}, {"end", e + ")"}}, {node});
+}
+
+Result run_conv(Ctx& c, const Node& n, const Dir& d, int x, int64_t T, const std::vector<int64_t>& in_map,
+                const ConvWindow& wi, const ConvWindow& wr) {
+  const int64_t f = n.attrs.at("units").get<int64_t>();
+  const size_t r = wi.k.size();
+  const std::string base = n.name + d.tag;
+  auto weight = [&](const std::string& role) -> const Weight& {
+    const Weight* w = n.weight(d.prefix + role);
+    if (!w) fail(ErrorKind::Mapping, "weight " + d.prefix + role + " is missing", {}, "layer '" + n.name + "'");
+    return *w;
+  };
+  std::vector<int> to_oihw = {static_cast<int>(r + 1), static_cast<int>(r)};
+  for (size_t i = 0; i < r; ++i) to_oihw.push_back(static_cast<int>(i));
+  auto var = [&](const std::string& suffix, const Tensor& t, const std::string& role, const std::string& how) {
+    return add_var(c, base + suffix, t, false, {n.name, d.prefix + role, how});
+  };
+  const int wx = var("_i2h_weight", permuted(weight("kernel").tensor, to_oihw), "kernel", "transpose" + perm_str(to_oihw));
+  const int bx = n.attrs.value("use_bias", true) ? var("_i2h_bias", weight("bias").tensor, "bias", "") : -1;
+  const int wh = var("_h2h_weight", permuted(weight("recurrent_kernel").tensor, to_oihw), "recurrent_kernel", "transpose" + perm_str(to_oihw));
+  Result res;
+  int h = d.h0, cs = d.c0;
+  std::vector<int64_t> frame = {0};
+  frame.insert(frame.end(), in_map.begin(), in_map.end());
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = d.backwards ? T - 1 - s : s;
+    const std::string p = fmt::format("{}_t{}", base, s);
+    const int xt = add_op(c, "Reshape", p + "_x", {{"shape", tuple(frame)}}, {slice(c, p + "_x_slice", x, 1, t, t + 1)});
+    const int zx = conv(c, p + "_i2h", xt, wi, 4 * f, wx, bx);
+    if (h < 0) h = add_op(c, "zeros_like", base + "_h0", {}, {slice(c, base + "_h0_slice", zx, 1, 0, f)});
+    if (cs < 0) cs = add_op(c, "zeros_like", base + "_c0", {}, {slice(c, base + "_c0_slice", zx, 1, 0, f)});
+    const int zh = conv(c, p + "_h2h", h, wr, 4 * f, wh, -1);
+    lstm_step(c, n, p, binary(c, "elemwise_add", p + "_pre", zx, zh), f, h, cs);
+    res.by_step.push_back(h);
+  }
+  res.h = h;
+  res.c = cs;
+  return res;
 }
 
 }  // namespace unroll
@@ -449,9 +590,77 @@ bool fused_rnn_expressible(const Node& n) {
   }
 }
 
+// ConvLSTM1D/2D/3D (also in a Bidirectional) as per-step Convolution ops (unroll::run_conv). The
+// input is moved to (N, T, C, spatial...); outputs are held channels-first, so a channels_last
+// layer's logical (N, [T,] spatial..., f) is held under a perm. Keras' Bidirectional concatenates
+// on the logical last axis: the channels (channels_last) or the last spatial axis (channels_first).
+void emit_convlstm_unrolled(Ctx& c, const Node& n, Phys& out) {
+  const size_t r = n.attrs.at("rank").get<size_t>();
+  const bool cf = n.attrs.value("data_format", "channels_last") == "channels_first";
+  const std::string cls = fmt::format("ConvLSTM{}D", r);
+  const Shape in = c.shapes.count(n.inputs.at(0)) ? c.shapes.at(n.inputs[0]) : Shape{};
+  const auto step = in.size() == r + 2 ? rnn_state_shape(n, in) : std::nullopt;
+  bool known = step.has_value();
+  for (size_t i = 0; known && i < in.size(); ++i) known = in[i] >= 1;
+  for (size_t i = 0; known && i < step->size(); ++i) known = (*step)[i] >= 1;
+  if (!known)
+    fail(ErrorKind::Unsupported,
+         fmt::format("{} is exported to MXNet as per-step Convolution ops, which needs a known sequence length and "
+                     "feature-map size; the input shape {} is not (give --input-shape T,{})",
+                     cls, in.empty() ? std::string("(unknown)") : shape_str(in),
+                     cf ? std::string("C") + std::string(",D1,D2,D3").substr(0, 3 * r) : std::string("D1,D2,D3,").substr(0, 3 * r) + "C"),
+         {}, "layer '" + n.name + "'");
+  const int64_t T = in[0], f = n.attrs.at("units").get<int64_t>();
+  std::vector<int64_t> in_map, x_sp, out_sp;  // physical (C, spatial...) of a frame; spatial sizes in / out
+  in_map.push_back(cf ? in[1] : in.back());
+  for (size_t i = 0; i < r; ++i) {
+    x_sp.push_back(in[cf ? i + 2 : i + 1]);
+    out_sp.push_back((*step)[cf ? i + 1 : i]);
+    in_map.push_back(x_sp.back());
+  }
+  const bool bidi = n.op == "Bidirectional", seq = n.attrs.value("return_sequences", false);
+  const size_t S = 2;
+  if (n.inputs.size() != 1 && n.inputs.size() != 1 + S * (bidi ? 2 : 1))
+    fail(ErrorKind::Malformed, fmt::format("takes {} initial state(s), got {}", S * (bidi ? 2 : 1), n.inputs.size() - 1), {},
+         "layer '" + n.name + "'");
+  const auto vec = [&](const char* key) { return n.attrs.at(key).get<std::vector<int64_t>>(); };
+  const unroll::ConvWindow wi = unroll::conv_window(x_sp, vec("kernel_size"), vec("strides"), vec("dilation"),
+                                                    n.attrs.value("padding", "valid") == "same");
+  const unroll::ConvWindow wr = unroll::conv_window(out_sp, vec("kernel_size"), std::vector<int64_t>(r, 1), std::vector<int64_t>(r, 1), true);
+  for (size_t i = 0; i < r; ++i)
+    if (wi.len[i] != out_sp[i] || wr.len[i] != out_sp[i])
+      fail(ErrorKind::Malformed, "the convolution windows do not give the layer's output map size", {}, "layer '" + n.name + "'");
+  const int x = held_as(c, n.inputs[0], n.name, channels_first_perm(r + 3, cf, 2));
+  const std::vector<int> state_perm = channels_first_perm(r + 2, cf);
+  const bool back = n.attrs.value("go_backwards", false);
+  auto dir = [&](const std::string& prefix, const std::string& tag, bool backwards, size_t first_state) {
+    unroll::Dir d{prefix, tag, backwards, -1, -1};
+    if (n.inputs.size() > 1) {
+      d.h0 = held_as(c, n.inputs[first_state], n.name, state_perm);
+      d.c0 = held_as(c, n.inputs[first_state + 1], n.name, state_perm);
+    }
+    return d;
+  };
+  std::vector<unroll::Result> res;
+  if (bidi) {
+    res.push_back(unroll::run_conv(c, n, dir("forward_", "_forward", back, 1), x, T, in_map, wi, wr));
+    res.push_back(unroll::run_conv(c, n, dir("backward_", "_backward", !back, 1 + S), x, T, in_map, wi, wr));
+  } else {
+    res.push_back(unroll::run_conv(c, n, dir("", "", back, 1), x, T, in_map, wi, wr));
+  }
+  std::vector<int64_t> step_phys = {f};
+  step_phys.insert(step_phys.end(), out_sp.begin(), out_sp.end());
+  const std::vector<int> held = seq ? channels_first_perm(r + 3, cf, 2) : state_perm;
+  int concat_dim = 0;  // the physical axis holding the logical last axis
+  for (size_t i = 0; i < held.size(); ++i)
+    if (held[i] == static_cast<int>(held.size() - 1)) concat_dim = static_cast<int>(i);
+  unroll::finish(c, n, res, step_phys, concat_dim, state_perm, out);
+  out.perm = held;
+}
+
 void emit_rnn_unrolled(Ctx& c, const Node& n, Phys& out) {
   const std::string cell = n.attrs.at("cell");
-  if (cell == "convlstm") check_mxnet_rnn_expressible(n);  // its refusal names what is missing
+  if (cell == "convlstm") return emit_convlstm_unrolled(c, n, out);
   const Shape& in = c.shapes.count(n.inputs.at(0)) ? c.shapes.at(n.inputs[0]) : Shape{};
   if (in.size() != 2 || in[0] < 1)
     fail(ErrorKind::Unsupported,
@@ -488,38 +697,7 @@ void emit_rnn_unrolled(Ctx& c, const Node& n, Phys& out) {
   } else {
     res.push_back(unroll::run(c, n, dir("", "", back, 1), x, T));
   }
-  // Keras returns a layer's sequence in processing order; Bidirectional re-reverses its backward half.
-  std::vector<int> halves;
-  for (size_t k = 0; k < res.size(); ++k) {
-    const std::string name = bidi ? n.name + (k == 0 ? "_forward" : "_backward") + "_sequence" : n.name;
-    std::vector<int> steps = res[k].by_step;
-    if (k == 1) std::reverse(steps.begin(), steps.end());
-    halves.push_back(seq ? unroll::stack(c, name, steps, u) : res[k].h);
-  }
-  if (!bidi) {
-    out.node = halves[0];
-    if (!seq) out.node = add_op(c, "identity", n.name, {}, {out.node});
-  } else {
-    const std::string mode = n.attrs.value("merge_mode", "concat");
-    if (mode == "concat")
-      out.node = add_op(c, "Concat", n.name, {{"dim", seq ? "2" : "1"}, {"num_args", "2"}}, halves);
-    else if (mode == "sum")
-      out.node = unroll::binary(c, "elemwise_add", n.name, halves[0], halves[1]);
-    else if (mode == "mul")
-      out.node = unroll::binary(c, "elemwise_mul", n.name, halves[0], halves[1]);
-    else if (mode == "ave")
-      out.node = add_op(c, "_div_scalar", n.name, {{"scalar", "2"}},
-                        {add_op(c, "ElementWiseSum", n.name + "_sum", {{"num_args", "2"}}, halves)});
-    else
-      fail(ErrorKind::Unsupported, "Bidirectional merge_mode '" + mode + "'", {}, "layer '" + n.name + "'");
-  }
-  if (n.attrs.value("return_state", false)) {
-    int k = 1;
-    for (const auto& r : res) {
-      c.values[make_ref(n.name, k++)] = Phys{r.h, {}};
-      if (lstm) c.values[make_ref(n.name, k++)] = Phys{r.c, {}};
-    }
-  }
+  unroll::finish(c, n, res, {u}, seq ? 2 : 1, {}, out);
 }
 
 void emit(Ctx& c, const Node& n) {

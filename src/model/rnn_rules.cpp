@@ -414,11 +414,7 @@ void check_mxnet_rnn_expressible(const Node& n) {
   auto refuse = [&](const std::string& why) {
     layer_fail(ErrorKind::Unsupported, n.name, "MXNet's fused RNN op cannot express " + why);
   };
-  if (cell == "convlstm")
-    layer_fail(ErrorKind::Unsupported, n.name,
-               fmt::format("ConvLSTM{}D cannot be exported to MXNet: the fused RNN op has only matrix (not convolutional) "
-                           "gates, and unrolling it into per-step Convolution ops is not implemented",
-                           a.value("rank", 2)));
+  if (cell == "convlstm") refuse(fmt::format("a ConvLSTM{}D (its gates are matrix products, not convolutions)", a.value("rank", 2)));
   if (cell == "simple" && act != "tanh" && act != "relu") refuse("a SimpleRNN with activation '" + act + "' (only tanh, relu)");
   if (cell != "simple" && act != "tanh") refuse("activation '" + act + "' (its LSTM/GRU use tanh)");
   if (cell != "simple" && ract == "hard_sigmoid")

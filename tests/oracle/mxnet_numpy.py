@@ -4,13 +4,15 @@ operator reference): FullyConnected (y = x W^T + b; flatten=True first collapses
 batch, flatten=False applies to the last axis), slice_axis, Reshape with the special codes 0 (copy
 the input dimension) and -1 (infer), zeros_like, elemwise_add/mul, ElementWiseSum, _rminus_scalar,
 _div_scalar, hard_sigmoid (clip(alpha x + beta, 0, 1)), Activation, Concat, transpose, identity,
-dot / batch_dot (with transpose_a/b), softmax;
-and the fused RNN op of a model that mixes both forms (formats-mxnet.md 8.10: the flat vector holds
+dot / batch_dot (with transpose_a/b), softmax,
+Convolution (channels-first, symmetric zero `pad`, `stride`, `dilate`; out = floor((x + 2 pad - dk) / s) + 1)
+and slice (begin/end per axis, None for the whole axis); and the fused RNN op of a model that mixes both forms (formats-mxnet.md 8.10: the flat vector holds
 W_i2h, W_h2h per direction, then b_i2h, b_h2h per direction; gates LSTM i, f, g, o and GRU r, z, n
 with the reset gate applied to W_hn h + b_hn; the backward direction runs t = T-1..0), with
 _zeros, expand_dims, reverse, SequenceLast around it.
 It shares no code with weightbridge: a test compares its result with weightbridge's own run.
 """
+import itertools
 import json
 
 import numpy as np
@@ -20,7 +22,26 @@ import ndarray_ref
 
 def tup(text):
     text = text.strip().strip("()[]")
-    return [int(v) for v in text.split(",") if v.strip()]
+    return [None if v.strip() == "None" else int(v) for v in text.split(",") if v.strip()]
+
+
+def mx_conv(x, w, b, a):
+    """MXNet Convolution (num_group 1): x (N, C, spatial...), w (F, C, k...), b (F,) or None."""
+    k, r = tup(a["kernel"]), len(tup(a["kernel"]))
+    s = tup(a.get("stride", "(%s)" % ",".join(["1"] * r)))
+    d = tup(a.get("dilate", "(%s)" % ",".join(["1"] * r)))
+    p = tup(a.get("pad", "(%s)" % ",".join(["0"] * r)))
+    assert int(a.get("num_group", "1")) == 1
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pp, pp) for pp in p])
+    out = [(xp.shape[2 + i] - (d[i] * (k[i] - 1) + 1)) // s[i] + 1 for i in range(r)]
+    y = np.zeros((x.shape[0], w.shape[0]) + tuple(out))
+    for tap in itertools.product(*[range(kk) for kk in k]):
+        idx = tuple(slice(t * d[i], t * d[i] + (out[i] - 1) * s[i] + 1, s[i]) for i, t in enumerate(tap))
+        patch = xp[(slice(None), slice(None)) + idx]
+        y += np.einsum("nc...,fc->nf...", patch, w[(slice(None), slice(None)) + tap].astype(np.float64))
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * r)
+    return y
 
 
 def reshape(x, codes):
@@ -158,6 +179,12 @@ def evaluate(prefix, inputs):
             z = x[0] - x[0].max(axis=int(a.get("axis", "-1")), keepdims=True)
             e = np.exp(z)
             vals[i] = e / e.sum(axis=int(a.get("axis", "-1")), keepdims=True)
+        elif op == "Convolution":
+            vals[i] = mx_conv(x[0], x[1], None if a.get("no_bias", "False") in ("True", "true", "1") else x[2], a)
+        elif op == "slice":
+            assert all(v in (None, 1) for v in tup(a.get("step", "()")))
+            b, e = tup(a["begin"]), tup(a["end"])
+            vals[i] = x[0][tuple(slice(lo, hi) for lo, hi in zip(b, e))]
         elif op == "_zeros":  # a 0 dimension takes the batch size: the state of the RNN op it feeds
             vals[i] = None
         elif op == "expand_dims":

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 import ndarray_ref
+from mxnet_numpy import mx_conv
 from test_convfam import write_model
 from wbtest import fixture, run, tmpdir
 
@@ -86,24 +87,6 @@ def pool_ref(x, k, s, padding, kind, channels_first=False):
 def tup(text):
     text = text.strip().strip("()[]")
     return [None if v.strip() == "None" else int(v) for v in text.split(",") if v.strip()]
-
-
-def mx_conv(x, w, b, a):
-    k, r = tup(a["kernel"]), len(tup(a["kernel"]))
-    s = tup(a.get("stride", "(%s)" % ",".join(["1"] * r)))
-    d = tup(a.get("dilate", "(%s)" % ",".join(["1"] * r)))
-    p = tup(a.get("pad", "(%s)" % ",".join(["0"] * r)))
-    assert int(a.get("num_group", "1")) == 1
-    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pp, pp) for pp in p])
-    out = [(xp.shape[2 + i] - (d[i] * (k[i] - 1) + 1)) // s[i] + 1 for i in range(r)]
-    y = np.zeros((x.shape[0], w.shape[0]) + tuple(out))
-    for tap in itertools.product(*[range(kk) for kk in k]):
-        idx = tuple(slice(t * d[i], t * d[i] + (out[i] - 1) * s[i] + 1, s[i]) for i, t in enumerate(tap))
-        patch = xp[(slice(None), slice(None)) + idx]
-        y += np.einsum("nc...,fc->nf...", patch, w[(slice(None), slice(None)) + tap].astype(np.float64))
-    if b is not None:
-        y += b.reshape((1, -1) + (1,) * r)
-    return y
 
 
 def mx_pool(x, a):

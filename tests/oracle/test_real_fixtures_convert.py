@@ -33,12 +33,11 @@ KERAS = [
     ("tf_lstm_weights", ["tfkeras/lstm_weights_only.h5", "--arch", "tfkeras/lstm_weights_only_model.json"], [], "keras"),
     ("tf_bidi_simplernn", ["tfkeras/rnn_bidi_simplernn.h5"], [], "keras"),
     ("tf_attention", ["tfkeras/attention_optimizer_weights.h5"], [], "keras"),
+    ("tf_convlstm_bidi", ["tfkeras/convlstm2d_bidi.h5"], [], "SliceAxis"),  # per-step convolutions
 ]
 
-# Refused for MXNet, with the word of the one-line error.
-KERAS_REFUSED = [
-    ("tf_convlstm_bidi", ["tfkeras/convlstm2d_bidi.h5"], "ConvLSTM2D cannot be exported to MXNet"),
-]
+# Refused for MXNet, with the word of the one-line error (none left).
+KERAS_REFUSED = []
 
 MXNET = [
     ("mx_smilecnn", ["mxnet-module/smilecnn_kerasmxnet-symbol.json", "mxnet-module/smilecnn_kerasmxnet-0000.params"]),
