@@ -1,6 +1,6 @@
 """Every real model fixture converts to the other framework and `--verify` passes (the converted
-files re-read and run against the source on the same input), then converts back. The exceptions are
-listed with the one-line error they get. Files that hold weights only or a symbol only are not
+files re-read and run against the source on the same input), then converts back (or, for layers
+written as per-step ops, the way back is refused in one line). Files that hold weights only or a symbol only are not
 models on their own and are covered with their architecture where the fixtures have one."""
 import os
 import unittest
@@ -36,9 +36,6 @@ KERAS = [
     ("tf_convlstm_bidi", ["tfkeras/convlstm2d_bidi.h5"], [], "SliceAxis"),  # per-step convolutions
 ]
 
-# Refused for MXNet, with the word of the one-line error (none left).
-KERAS_REFUSED = []
-
 MXNET = [
     ("mx_smilecnn", ["mxnet-module/smilecnn_kerasmxnet-symbol.json", "mxnet-module/smilecnn_kerasmxnet-0000.params"]),
     ("mx_linreg", ["mxnet-module/linreg-symbol.json", "mxnet-module/linreg-0000.params"]),
@@ -70,16 +67,6 @@ class RealFixturesConvert(unittest.TestCase):
                     self.assertIn(back, p.stderr)
                     self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
                     self.assertFalse(os.path.exists(d + "/back.h5"))
-
-    def test_keras_refused_precisely(self):
-        for name, files, word in KERAS_REFUSED:
-            with self.subTest(name):
-                d = tmpdir("realconv_" + name)
-                p = run("convert", *sources(files), "--to", "mxnet", "-o", d + "/mx", "--verify")
-                self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
-                self.assertIn(word, p.stderr)
-                self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
-                self.assertFalse(os.path.exists(d + "/mx-0000.params"))
 
     def test_mxnet_to_keras_and_back(self):
         for name, files in MXNET:
