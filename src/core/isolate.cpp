@@ -25,7 +25,7 @@ namespace wb {
 
 namespace {
 
-constexpr uint64_t kGiB = 1ull << 30;
+constexpr uint64_t kFloor = 384ull << 20;  // new mappings any file may use: HDF5 caches, metadata, buffers
 
 // The address space the process has mapped now (VmSize), from /proc/self/statm.
 uint64_t mapped_bytes() {
@@ -148,7 +148,7 @@ std::string describe(int status) {
 }  // namespace
 
 IsolationLimits limits_for_file(uint64_t file_size) {
-  return IsolationLimits{kGiB + 2 * file_size, static_cast<unsigned>(60 + file_size / 20'000'000)};
+  return IsolationLimits{kFloor + 2 * file_size, static_cast<unsigned>(60 + file_size / 20'000'000)};
 }
 
 bool isolation_enabled() {

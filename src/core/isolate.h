@@ -20,7 +20,7 @@ struct IsolationLimits {
   unsigned wall_seconds = 0;  // wall-clock limit (a sleeping, e.g. deadlocked, child); 0: 2 x CPU + 30 s
 };
 
-// The limits for parsing a file of `file_size` bytes: 1 GiB + 2 x the file of new mappings,
+// The limits for parsing a file of `file_size` bytes: 384 MiB + 2 x the file of new mappings,
 // 60 s + 1 s per 20 MB of CPU time.
 IsolationLimits limits_for_file(uint64_t file_size);
 
