@@ -195,6 +195,15 @@ bool run(const ConvertOptions& o) {
       for (const auto& name : wb::sigmoid_for_hard_sigmoid(target_model))
         std::cout << "note: layer " << name << ": hard_sigmoid gates exported as sigmoid (--accept-sigmoid-for-hard-sigmoid); outputs will differ\n";
     wb::MxnetExport ex = wb::export_mxnet(target_model);
+    for (const auto& n : target_model.nodes) {
+      if (!wb::is_rnn_op(n.op)) continue;
+      try {
+        wb::check_mxnet_rnn_expressible(n);
+      } catch (const wb::Error& e) {
+        std::cout << "note: layer " << n.name << ": written as exact per-time-step MXNet ops (" << e.message()
+                  << "); weightbridge reads them back as plain ops, so the way back to Keras is from this source file\n";
+      }
+    }
     const std::string sym_path = o.out + "-symbol.json", params_path = o.out + "-0000.params";
     refuse_overwrite(inputs, sym_path);
     refuse_overwrite(inputs, params_path);
@@ -212,6 +221,12 @@ bool run(const ConvertOptions& o) {
       const auto& org = ex.origins[i];
       const wb::Node* node = m.find(org.node);
       const wb::Weight* w = node ? node->weight(org.role) : nullptr;
+      if (node && org.transform.rfind("flat fused-RNN vector", 0) == 0) {
+        // One MXNet vector packs every weight of the layer: a row for each source tensor.
+        for (const auto& each : node->weights)
+          manifest.push_back(manifest_row(node, &each, each.role, ex.params[i].name, org.transform, ex.params[i], !o.manifest.empty()));
+        continue;
+      }
       manifest.push_back(manifest_row(node, w, org.role, ex.params[i].name, org.transform, ex.params[i], !o.manifest.empty()));
     }
     written = {sym_path, params_path};

@@ -31,6 +31,8 @@ std::string side(const std::string& layer, const std::string& name) {
 }
 
 int run(const DiffOptions& o) {
+  if (o.b.empty())
+    wb::fail(wb::ErrorKind::Usage, "separate the two models with --: weightbridge diff A_FILES... -- B_FILES...");
   if (o.a.empty() || o.b.empty()) wb::fail(wb::ErrorKind::Usage, "usage: weightbridge diff A... -- B...");
   const wb::Model a = wb::load_model(o.a, std::nullopt, import_options(o.kernel_flip_a));
   const wb::Model b = wb::load_model(o.b, std::nullopt, import_options(o.kernel_flip_b));
@@ -81,7 +83,7 @@ void setup_diff(CLI::App& app, int& exit_status) {
   auto o = std::make_shared<DiffOptions>();
   auto* cmd = app.add_subcommand("diff", "Compare the tensors of two models (any formats): A... -- B...");
   cmd->add_option("a", o->a, "Files of the first model")->required();
-  cmd->add_option(kDiffSeparator, o->b, "Files of the second model (written after --)")->expected(1, 1 << 20)->required();
+  cmd->add_option(kDiffSeparator, o->b, "Files of the second model (written after --)")->expected(1, 1 << 20);
   cmd->add_flag("--json", o->json_out, "Print one JSON document");
   cmd->add_option("--kernel-flip-a", o->kernel_flip_a, "yes|no for a Keras 1 file on the a side");
   cmd->add_option("--kernel-flip-b", o->kernel_flip_b, "yes|no for a Keras 1 file on the b side");

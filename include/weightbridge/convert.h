@@ -43,6 +43,12 @@ struct LoadPolicy {
   bool cast_dtype = false;     // cast tensors to the dtype the architecture declares
 };
 
+// The shape of input `name` (without batch) after --input-shape: a given shape (by name, else the
+// unnamed one) fills the dimensions the file leaves unknown (< 0); one that contradicts a declared
+// dimension or rank is a Usage error. Without a given shape: the declared one.
+struct ImportOptions;
+std::vector<int64_t> given_input_shape(const ImportOptions& opt, const std::string& name, const std::vector<int64_t>& declared);
+
 struct ImportOptions {
   // Keras 1 files do not say whether Theano (true convolution: kernels flipped) or TensorFlow /
   // dmlc-keras on MXNet (correlation) wrote them. nullopt = decide from evidence or refuse.

@@ -254,7 +254,16 @@ Model regroup_unrolled(const Model& m, const Model& other) {
   Model out = m;
   std::set<std::string> absorbed;  // variable names taken into a regrouped layer
   for (const auto& r : other.nodes) {
-    if (!is_rnn(r) || r.attrs.value("cell", "") == "convlstm") continue;
+    if (!is_rnn(r)) continue;
+    // Matrices (G u, in) hold the canonical (in, G u) transposed; ConvLSTM convolution weights
+    // (4f, in, k...) the canonical (k..., in, 4f).
+    const bool conv = r.attrs.value("cell", "") == "convlstm";
+    const size_t rank = conv ? r.attrs.value("rank", size_t{2}) + 2 : 2;
+    std::vector<int> to_canonical;
+    for (size_t i = 2; i < rank; ++i) to_canonical.push_back(static_cast<int>(i));
+    to_canonical.push_back(1);
+    to_canonical.push_back(0);
+    const std::string how = "transpose" + perm_str(to_canonical);
     const bool bidi = r.op == "Bidirectional";
     Node v;
     v.name = r.name;
@@ -270,11 +279,11 @@ Model regroup_unrolled(const Model& m, const Model& other) {
       };
       const Weight *wi = var("_i2h_weight"), *wh = var("_h2h_weight"), *wc = var("_h2h_candidate_weight");
       const Weight *bi = var("_i2h_bias"), *bh = var("_h2h_bias");
-      if (!wi || !wh || wi->stored.shape.size() != 2 || wh->stored.shape.size() != 2) {
+      if (!wi || !wh || wi->stored.shape.size() != rank || wh->stored.shape.size() != rank || (conv && wc)) {
         ok = false;
         break;
       }
-      v.weights.push_back(Weight{prefix + "kernel", permuted(wi->stored, {1, 0}), wi->source, "transpose(1, 0)", wi->stored});
+      v.weights.push_back(Weight{prefix + "kernel", permuted(wi->stored, to_canonical), wi->source, how, wi->stored});
       Tensor rec = wh->stored;
       std::string rec_source = wh->source;
       if (wc) {  // rows z, r then h: one (3u, u) matrix
@@ -282,7 +291,7 @@ Model regroup_unrolled(const Model& m, const Model& other) {
         rec = reshaped(concat_flat(base + "_h2h", {rec, wc->stored}), {rec.shape[0] + wc->stored.shape[0], rec.shape[1]});
         rec_source += " and " + wc->source;
       }
-      v.weights.push_back(Weight{prefix + "recurrent_kernel", permuted(rec, {1, 0}), rec_source, "transpose(1, 0)", rec});
+      v.weights.push_back(Weight{prefix + "recurrent_kernel", permuted(rec, to_canonical), rec_source, how, rec});
       if (bi && bh) {  // GRU reset_after: rows input, recurrent
         const Tensor both = reshaped(concat_flat(base + "_bias", {bi->stored, bh->stored}), {2, static_cast<int64_t>(bi->stored.numel())});
         v.weights.push_back(Weight{prefix + "bias", both, bi->source + " and " + bh->source, "", both});
@@ -296,10 +305,10 @@ Model regroup_unrolled(const Model& m, const Model& other) {
     out.nodes.push_back(std::move(v));
   }
   if (absorbed.empty()) return out;
-  // Dense nodes whose weights all went into a regrouped layer leave the comparison.
+  // Dense / Conv nodes whose weights all went into a regrouped layer leave the comparison.
   out.nodes.erase(std::remove_if(out.nodes.begin(), out.nodes.end(),
                                  [&](const Node& n) {
-                                   if (n.op != "Dense" || n.weights.empty()) return false;
+                                   if ((n.op != "Dense" && n.op != "Conv") || n.weights.empty()) return false;
                                    for (const auto& w : n.weights)
                                      if (!absorbed.count(w.source)) return false;
                                    return true;

@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <regex>
 #include <set>
 
 #include "model/rnn_rules.h"
+#include "weightbridge/convert.h"
 #include "weightbridge/diff.h"
 #include "weightbridge/error.h"
 #include "weightbridge/load.h"
@@ -582,6 +584,37 @@ std::string default_target(const std::vector<FileKind>& kinds, const std::vector
 
 }  // namespace
 
+// What convert would refuse for this target: the exporter's own error, found before any file is
+// written. A layer another finding already calls an error is not reported twice.
+void check_exportable(Report& r, const Model& m, const std::string& target) {
+  try {
+    if (target == "mxnet") export_mxnet(m);
+    else export_keras(m);
+  } catch (const Error& e) {
+    const std::string where = e.where().empty() ? r.files : e.where();
+    for (const auto& f : r.findings) {
+      const auto q = where.find('\'');
+      const std::string layer = q == std::string::npos ? where : where.substr(q + 1, where.find('\'', q + 1) - q - 1);
+      if (f.severity == "error" && f.where.rfind(layer, 0) == 0) return;
+    }
+    // weightbridge's per-step recurrent export names its nodes <layer>_t<step>_...
+    static const std::regex kStep(R"(layer '(.+?)(_forward|_backward)?_t\d+_[a-z_0-9]+')");
+    std::smatch step;
+    const std::string evidence =
+        std::regex_search(where, step, kStep)
+            ? "the node is one of the per-step ops of recurrent layer '" + step[1].str() +
+                  "' (weightbridge writes a layer so when MXNet's fused RNN op cannot express it); read back, they are "
+                  "plain ops with no Keras layer"
+            : std::string(kind_name(e.kind())) + " error of the " + (target == "mxnet" ? "MXNet" : "Keras") + " exporter";
+    r.add("error", "target", where,
+          "weightbridge convert --to " + std::string(target == "mxnet" ? "mxnet" : "keras") + " refuses this model: " + e.message(),
+          evidence,
+          "none by conversion: keep the model where it runs, or convert from the file it was made from (a model written "
+          "as per-step MXNet ops, for instance, converts to Keras from its original Keras file)",
+          "unsupported");
+  }
+}
+
 DoctorReport doctor(std::vector<std::string> files, const std::vector<std::string>& into, const std::string& arch,
                     const std::string& to) {
   if (!to.empty() && to != "keras" && to != "keras3" && to != "mxnet")
@@ -639,6 +672,7 @@ DoctorReport doctor(std::vector<std::string> files, const std::vector<std::strin
   check_values(r, m);
   check_flatten_order(r, m);
   check_rnn(r, m, out.target);
+  check_exportable(r, m, out.target);
   for (const auto& note : m.prov.notes)
     if (note.find("dropped") != std::string::npos || note.find("matched") != std::string::npos) {
       const bool matched = note.find("matched") != std::string::npos;

@@ -591,8 +591,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     if (!shape.is_array() || shape.empty()) bad_config("InputLayer '" + n.name + "' without a shape");
     std::vector<int64_t> dims;
     for (size_t i = 1; i < shape.size(); ++i) dims.push_back(shape[i].is_null() ? -1 : shape[i].get<int64_t>());
-    if (auto it = c.opt.input_shapes.find(n.name); it != c.opt.input_shapes.end()) dims = it->second;
-    else if (c.opt.input_shape) dims = *c.opt.input_shape;
+    dims = given_input_shape(c.opt, n.name, dims);
     n.op = "Input";
     n.attrs = {{"shape", dims}, {"dtype", cfg.value("dtype", "float32")}};
   } else if (cls == "Dense") {

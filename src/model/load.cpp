@@ -138,6 +138,42 @@ Model load_keras(const std::string& weights_path, FileKind kind, const std::opti
 
 }  // namespace
 
+Shape given_input_shape(const ImportOptions& opt, const std::string& name, const Shape& declared) {
+  const auto it = opt.input_shapes.find(name);
+  const Shape* given = it != opt.input_shapes.end() ? &it->second : opt.input_shape ? &*opt.input_shape : nullptr;
+  if (!given) return declared;
+  const std::string flag = it != opt.input_shapes.end() ? "--input-shape " + name + "=" : std::string("--input-shape ");
+  bool fits = declared.empty() || declared.size() == given->size();
+  for (size_t i = 0; fits && i < declared.size(); ++i) fits = declared[i] < 0 || declared[i] == (*given)[i];
+  if (!fits)
+    fail(ErrorKind::Usage,
+         fmt::format("{}{} contradicts the shape the file declares for input '{}', {} (-1: unknown); it may only fill "
+                     "unknown dimensions{}",
+                     flag, shape_str(*given), name, shape_str(declared),
+                     it == opt.input_shapes.end() ? " (with several inputs, name the one it is for: --input-shape NAME=D1,D2,...)" : ""));
+  return *given;
+}
+
+namespace {
+
+// --input-shape names inputs that exist, and an unnamed one is for a model of one input.
+void check_input_shape_options(const Model& m, const ImportOptions& opt) {
+  std::vector<std::string> inputs;
+  for (const auto& n : m.nodes)
+    if (n.op == "Input") inputs.push_back(n.name);
+  std::string list;
+  for (const auto& i : inputs) list += (list.empty() ? "" : ", ") + i;
+  if (opt.input_shape && inputs.size() > 1)
+    fail(ErrorKind::Usage, fmt::format("--input-shape without NAME= is for a model of one input; this one has {} ({}): "
+                                       "give --input-shape NAME=D1,D2,... for each input whose shape the file leaves open",
+                                       inputs.size(), list));
+  for (const auto& [name, shape] : opt.input_shapes)
+    if (std::find(inputs.begin(), inputs.end(), name) == inputs.end())
+      fail(ErrorKind::Usage, fmt::format("--input-shape {}=...: the model has no input '{}' (inputs: {})", name, name, list));
+}
+
+}  // namespace
+
 Model load_model(const std::vector<std::string>& paths, const std::optional<std::string>& arch,
                  const ImportOptions& opt) {
   std::map<FileKind, std::string> given;
@@ -161,8 +197,10 @@ Model load_model(const std::vector<std::string>& paths, const std::optional<std:
       karch = given[FileKind::KerasJson];
     }
     const bool h5 = has(FileKind::KerasH5);
-    return load_keras(given[h5 ? FileKind::KerasH5 : FileKind::KerasArchive],
-                      h5 ? FileKind::KerasH5 : FileKind::KerasArchive, karch, opt);
+    Model m = load_keras(given[h5 ? FileKind::KerasH5 : FileKind::KerasArchive], h5 ? FileKind::KerasH5 : FileKind::KerasArchive,
+                         karch, opt);
+    check_input_shape_options(m, opt);
+    return m;
   }
   std::optional<std::string> sym;
   if (has(FileKind::MxnetSymbol)) sym = given[FileKind::MxnetSymbol];
@@ -180,6 +218,7 @@ Model load_model(const std::vector<std::string>& paths, const std::optional<std:
       fail(ErrorKind::Usage, "an MXNet .params file alone has no architecture: give its -symbol.json too (or --arch)", params);
     const mxnet::Symbol s = mxnet::read_symbol(*sym);
     Model m = import_mxnet(s, pf, *sym, opt);
+    check_input_shape_options(m, opt);
     fill_stored(m);
     try {
       validate_model(m);

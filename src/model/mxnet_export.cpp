@@ -284,7 +284,7 @@ void emit_rnn(Ctx& c, const Node& n, Phys& out) {
   int data = add_op(c, "transpose", n.name + "_to_time_major", {{"axes", "(1, 0, 2)"}}, {logical(c, n.inputs.at(0), n.name)});
   if (!bidi && n.attrs.value("go_backwards", false)) data = add_op(c, "reverse", n.name + "_reverse", {{"axis", "0"}}, {data});
   const int params = add_var(c, n.name + "_parameters", pack_mxnet_rnn(n), false,
-                             {n.name, bidi ? "forward_kernel" : "kernel", "flat fused-RNN vector (formats-mxnet.md 8.10)"});
+                             {n.name, bidi ? "forward_kernel" : "kernel", "flat fused-RNN vector (MXNet's layout: W_i2h, W_h2h per direction, then b_i2h, b_h2h)"});
   const std::map<std::string, std::string> zeros = {{"shape", tuple({bidi ? 2 : 1, 0, H})}, {"dtype", "float32"}};
   std::vector<int> ins = {data, params};
   const size_t n_states = lstm ? 2 : 1;

@@ -1157,8 +1157,7 @@ void walk(Ctx& c) {
           if (!shape.empty()) shape.erase(shape.begin());
           for (auto& dim : shape)
             if (dim == 0) dim = -1;  // MXNet's 0: unknown (weightbridge writes Keras' None so)
-          if (auto it = c.opt.input_shapes.find(n.name); it != c.opt.input_shapes.end()) shape = it->second;
-          else if (c.opt.input_shape) shape = *c.opt.input_shape;
+          shape = given_input_shape(c.opt, in.name, shape);
           in.attrs = {{"shape", shape}, {"dtype", "float32"}, {"mxnet_name", n.name}};
           out = layer_value(add(c, std::move(in)).name);
         }

@@ -108,6 +108,7 @@ REAL = [
     (["keras2/causal_conv1d_dilated_model.h5"], []),
     (["keras2/prelu_12net.h5"], ["--input-shape", "12,12,3"]),
     (["tfkeras/attention_optimizer_weights.h5"], []),
+    (["tfkeras/convlstm2d_bidi.h5"], []),
 ]
 
 

@@ -1,0 +1,119 @@
+"""--input-shape only fills what the files leave open: an unnamed shape for a model of several
+inputs, a name that is not an input, or a shape that contradicts a declared dimension is a usage
+error (exit 2) before anything is written. doctor reports what convert would refuse for the
+target (target/unsupported), and nothing for a model the target takes."""
+import json
+import os
+import unittest
+
+from test_locally_connected import write_model as write_lc
+from wbtest import fixture, run, tmpdir
+
+FDEEP = "keras2/bidi_lstm_fdeep.h5"  # 5 inputs; input_3 is (None, 4)
+SMILE = ["mxnet-module/smilecnn_kerasmxnet-symbol.json", "mxnet-module/smilecnn_kerasmxnet-0000.params"]  # (1, 32, 32)
+
+
+def write_two_inputs(path):
+    """Inputs a and b, both (None, 3) -> Add: a model whose open dimension one unnamed shape fills for both."""
+    import h5py
+    layers = [{"name": n, "class_name": "InputLayer", "config": {"name": n, "batch_input_shape": [None, None, 3], "dtype": "float32"},
+               "inbound_nodes": []} for n in ("a", "b")]
+    layers.append({"name": "add", "class_name": "Add", "config": {"name": "add"}, "inbound_nodes": [[["a", 0, 0, {}], ["b", 0, 0, {}]]]})
+    mc = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [["a", 0, 0], ["b", 0, 0]],
+                                             "output_layers": [["add", 0, 0]]}}
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(mc).encode()
+        f.attrs["keras_version"] = b"2.2.4"
+        f.attrs["backend"] = b"tensorflow"
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"a", b"b", b"add"]
+        for n in ("a", "b", "add"):
+            import numpy as np
+            g.create_group(n).attrs["weight_names"] = np.zeros((0,), np.float64)
+
+
+class InputShape(unittest.TestCase):
+    def refused(self, files, shape, words, to="mxnet"):
+        d = tmpdir("input_shape_refused")
+        out = os.path.join(d, "out")
+        p = run("convert", *[fixture(f) for f in files], "--to", to, "-o", out + (".h5" if to == "keras" else ""),
+                *sum((["--input-shape", s] for s in shape), []))
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        for w in words:
+            self.assertIn(w, p.stderr)
+        self.assertEqual(os.listdir(d), [])
+
+    def test_unnamed_shape_for_several_inputs(self):
+        # the first input it meets declares another shape; one that fits every declared input is
+        # refused after reading, naming the inputs
+        self.refused([FDEEP], ["6,4"], ["input_1", "(17, 4)", "NAME="])
+        d = tmpdir("input_shape_two")
+        two = os.path.join(d, "two.h5")
+        write_two_inputs(two)
+        p = run("convert", two, "--to", "mxnet", "-o", d + "/mx", "--input-shape", "5,3")
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("this one has 2 (a, b)", p.stderr)
+        self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
+
+    def test_name_that_is_not_an_input(self):
+        self.refused([FDEEP], ["input_9=6,4"], ["no input 'input_9'"])
+
+    def test_contradicting_a_declared_dimension(self):
+        self.refused([FDEEP], ["input_1=18,4"], ["input_1", "(17, 4)", "only fill unknown"])
+        self.refused(SMILE, ["1,64,64"], ["(1, 32, 32)", "only fill unknown"], to="keras")
+        self.refused(SMILE, ["1,32"], ["(1, 32, 32)"], to="keras")  # another rank
+
+    def test_filling_the_open_dimension(self):
+        d = tmpdir("input_shape_fill")
+        p = run("convert", fixture(FDEEP), "--to", "mxnet", "-o", d + "/mx", "--input-shape", "input_3=6,4",
+                "--input-shape", "input_1=17,4", "--verify")  # a declared shape may be repeated as it is
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
+
+
+class DoctorTarget(unittest.TestCase):
+    def doctor(self, *args):
+        p = run("doctor", *args, "--json")
+        return p.returncode, json.loads(p.stdout)
+
+    def codes(self, doc):
+        return [(f["kind"], f["code"]) for f in doc["findings"]]
+
+    def test_per_step_mxnet_export_to_keras(self):
+        d = tmpdir("doctor_target_perstep")
+        run("convert", fixture("keras1/simple_lstm_th_model.h5"), "--to", "mxnet", "-o", d + "/mx", check=0)
+        code, doc = self.doctor(d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras")
+        self.assertEqual(code, 1)
+        f = [f for f in doc["findings"] if (f["kind"], f["code"]) == ("target", "unsupported")]
+        self.assertEqual(len(f), 1, doc)
+        self.assertEqual(f[0]["severity"], "error")
+        self.assertIn("SliceAxis", f[0]["message"])
+        self.assertIn("per-step ops of recurrent layer 'lstm_1'", f[0]["evidence"])
+        # and convert indeed refuses it
+        p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/k.h5")
+        self.assertEqual(p.returncode, 3)
+        # the same files are fine for MXNet itself: no such finding
+        code, doc = self.doctor(d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "mxnet")
+        self.assertNotIn(("target", "unsupported"), self.codes(doc))
+
+    def test_locally_connected_to_mxnet(self):
+        d = tmpdir("doctor_target_lc")
+        import numpy as np
+        k = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2) / 10  # 4 positions, kernel 3 x 1 channel, 2 filters
+        write_lc(d + "/lc.h5", (6, 1), [("LocallyConnected1D", {"name": "lc", "filters": 2, "kernel_size": [3], "strides": [1],
+                                                                 "padding": "valid", "data_format": "channels_last",
+                                                                 "activation": "linear", "use_bias": False, "implementation": 1},
+                                         [("kernel", k)])])
+        code, doc = self.doctor(d + "/lc.h5", "--to", "mxnet")
+        self.assertEqual(code, 1, doc)
+        f = [f for f in doc["findings"] if (f["kind"], f["code"]) == ("target", "unsupported")]
+        self.assertEqual(len(f), 1, doc)
+        self.assertIn("layer 'lc'", f[0]["where"])
+        self.assertIn("no MXNet equivalent", f[0]["message"])
+        code, doc = self.doctor(d + "/lc.h5", "--to", "keras")
+        self.assertNotIn(("target", "unsupported"), self.codes(doc))
+
+
+if __name__ == "__main__":
+    unittest.main()
