@@ -132,6 +132,9 @@ void validate_node(const Node& n);
 
 // Output shape (without batch) of every node, when it can be derived from the Input shapes.
 std::map<std::string, Shape> infer_shapes(const Model& m);
+// The same for nodes[first...], given the shapes of the nodes before them (an importer that adds
+// nodes one by one keeps its map up to date this way instead of recomputing it).
+void infer_shapes_from(const Model& m, size_t first, std::map<std::string, Shape>& shapes);
 
 // Keras 'same' padding for one spatial axis: (before, after).
 std::pair<int64_t, int64_t> same_padding(int64_t in, int64_t k, int64_t stride, int64_t dilation);

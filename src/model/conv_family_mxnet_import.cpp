@@ -2,6 +2,8 @@
 // conv_family_mxnet.cpp). Deconvolution's no_bias defaults to True when absent.
 #include <fmt/format.h>
 
+#include <map>
+
 #include <algorithm>
 #include <set>
 
@@ -365,11 +367,18 @@ void convfam_fold_mxnet(Model& m) {
     if (n.op == "Conv") to_depthwise(n);
   for (bool again = true; again;) {
   again = false;
+  // One pass: the producer of each node by name, looked up only for the ops a rule starts from
+  // (a long per-step graph has many nodes and few matches).
+  std::map<std::string, size_t> index;
+  for (size_t k = 0; k < m.nodes.size(); ++k) index.emplace(m.nodes[k].name, k);
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     Node& n = m.nodes[i];
-    if (n.inputs.size() != 1) continue;
-    Node* in = m.find(n.inputs[0]);
-    if (!in || consumers(m, in->name) != 1) continue;
+    if (n.inputs.size() != 1 || (n.op != "Conv" && n.op != "Activation" && n.op != "UpSampling")) continue;
+    const auto at = index.find(n.inputs[0]);
+    if (at == index.end()) continue;
+    Node* in = &m.nodes[at->second];
+    if (in->op != "DepthwiseConv" && in->op != "ConvTranspose" && in->op != "UpSampling") continue;
+    if (consumers(m, in->name) != 1) continue;
     // depthwise "<name>_depthwise" (no bias, linear) + 1x1 Conv "<name>" -> SeparableConv
     if (n.op == "Conv" && in->op == "DepthwiseConv" && in->name == n.name + "_depthwise" &&
         !in->attrs.value("use_bias", true) && in->attrs.value("activation", "linear") == "linear" &&

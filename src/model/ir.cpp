@@ -240,7 +240,13 @@ std::optional<Shape> infer_one(const Node& n, const std::vector<Shape>& ins) {
 
 std::map<std::string, Shape> infer_shapes(const Model& m) {
   std::map<std::string, Shape> shapes;
-  for (const auto& n : m.nodes) {
+  infer_shapes_from(m, 0, shapes);
+  return shapes;
+}
+
+void infer_shapes_from(const Model& m, size_t first, std::map<std::string, Shape>& shapes) {
+  for (size_t idx = first; idx < m.nodes.size(); ++idx) {
+    const Node& n = m.nodes[idx];
     std::vector<Shape> ins;
     bool known = true;
     for (const auto& i : n.inputs) {
@@ -258,7 +264,6 @@ std::map<std::string, Shape> infer_shapes(const Model& m) {
       // attributes incomplete: leave unknown
     }
   }
-  return shapes;
 }
 
 namespace {

@@ -81,6 +81,11 @@ struct Ctx {
   std::vector<Value> values;             // per node (output 0)
   std::set<std::string> names;
   Model m;
+  // Shapes of m.nodes[0 .. shaped), kept up to date by shape_of; a change to a node already in it
+  // that alters shapes (or names) calls forget_shapes.
+  std::map<std::string, Shape> shapes;
+  size_t shaped = 0;
+  std::vector<int> readers;  // per symbol node: how many node inputs read its output 0
   std::set<int> absorbed;  // slices read as part of the Convolution / Pooling before them (Keras padding)
 };
 
@@ -215,10 +220,18 @@ Node& add(Ctx& c, Node n) {
   return c.m.nodes.back();
 }
 
+void forget_shapes(Ctx& c) {
+  c.shapes.clear();
+  c.shaped = 0;
+}
+
 std::optional<Shape> shape_of(Ctx& c, const std::string& layer) {
-  auto shapes = infer_shapes(c.m);
-  auto it = shapes.find(layer);
-  if (it == shapes.end()) return std::nullopt;
+  if (c.shaped < c.m.nodes.size()) {
+    infer_shapes_from(c.m, c.shaped, c.shapes);
+    c.shaped = c.m.nodes.size();
+  }
+  auto it = c.shapes.find(layer);
+  if (it == c.shapes.end()) return std::nullopt;
   return it->second;
 }
 
@@ -476,10 +489,7 @@ bool fuse_activation(Ctx& c, const SymNode& n, Value& out, const std::string& op
   if (!layer || (layer->op != "Dense" && layer->op != "Conv") || layer->attrs.value("activation", "linear") != "linear" ||
       n.name != layer->name + "_" + act)
     return false;
-  int consumers = 0;
-  for (const auto& other : c.sym.nodes)
-    for (const auto& e : other.inputs) consumers += e.node == n.inputs[0].node;
-  if (consumers != 1) return false;
+  if (c.readers.at(static_cast<size_t>(n.inputs[0].node)) != 1) return false;
   layer->attrs["activation"] = act;
   if (attrs.contains("hard_sigmoid_slope")) layer->attrs["hard_sigmoid_slope"] = attrs["hard_sigmoid_slope"];
   out = in;
@@ -793,6 +803,7 @@ void op_sequence_last(Ctx& c, const SymNode& n, Value& out) {
   if (!rnn || rnn->op != "RNN" || v.perm != std::vector<int>{1, 0, 2} || readers != 1)
     node_error(ErrorKind::Unsupported, n, "SequenceLast is supported only directly on a unidirectional fused RNN's output");
   rnn->attrs["return_sequences"] = false;
+  forget_shapes(c);
   out = layer_value(rnn->name);
 }
 
@@ -1041,13 +1052,12 @@ void op_scalar(Ctx& c, const SymNode& n, Value& out) {
   const double s = parse_float(attr(n, "scalar", "0"));
   const Value& in = data_value(c, n, 0);
   Node* sum = c.m.find(in.layer);
-  int consumers = 0;
-  for (const auto& other : c.sym.nodes)
-    for (const auto& e : other.inputs) consumers += e.node == n.inputs[0].node;
+  const int consumers = c.readers.at(static_cast<size_t>(n.inputs[0].node));
   if (fn == "div" && sum && sum->op == "Add" && consumers == 1 && static_cast<double>(sum->inputs.size()) == s &&
       sum->name.size() > 4 && sum->name.compare(sum->name.size() - 4, 4, "_sum") == 0 && !c.names.count(keras_safe(n.name))) {
     sum->op = "Average";  // weightbridge's own export of Average: <name>_sum then <name>
     sum->name = keras_safe(n.name);
+    forget_shapes(c);
     c.names.insert(sum->name);
     out = in;
     out.layer = sum->name;
@@ -1118,6 +1128,10 @@ void fold_attention(Model& m) {
 
 void walk(Ctx& c) {
   const auto& nodes = c.sym.nodes;
+  c.readers.assign(nodes.size(), 0);
+  for (const auto& n : nodes)
+    for (const auto& e : n.inputs)
+      if (e.node >= 0 && static_cast<size_t>(e.node) < nodes.size()) c.readers[static_cast<size_t>(e.node)] += 1;
   // Label inputs of loss heads are not model inputs.
   std::set<int> labels;
   static const std::set<std::string> kLossOps = {"SoftmaxOutput", "LinearRegressionOutput", "LogisticRegressionOutput",
