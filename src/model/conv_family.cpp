@@ -304,15 +304,22 @@ LocallyConnectedShapes locally_connected_shapes(const Node& n, const Shape& in) 
          "layer '" + n.name + "'");
   const int64_t c = cf ? in.front() : in.back();
   Shape sp(in.begin() + (cf ? 1 : 0), in.begin() + (cf ? 1 : 0) + static_cast<std::ptrdiff_t>(r)), o;
-  int64_t p = 1, a = 1;
+  // Products checked: input dims up to 2^40 would otherwise wrap (a kernel of 0 elements would fit).
+  auto product = [&](const Shape& dims) {
+    try {
+      return static_cast<int64_t>(checked_numel(dims));
+    } catch (Error& e) {
+      e.add_context("layer '" + n.name + "'");
+      throw;
+    }
+  };
   for (size_t i = 0; i < r; ++i) {
     if (sp[i] < k[i] || s[i] < 1)
       fail(ErrorKind::Malformed, fmt::format("input of shape {} is smaller than the kernel {}", shape_str(in), shape_str(k)),
            {}, "layer '" + n.name + "'");
     o.push_back((sp[i] - k[i]) / s[i] + 1);
-    p *= o.back();
-    a *= k[i];
   }
+  const int64_t p = product(o), a = product(Shape(k.begin(), k.end()));
   LocallyConnectedShapes out;
   out.out = o;
   out.bias = o;
@@ -320,7 +327,8 @@ LocallyConnectedShapes locally_connected_shapes(const Node& n, const Shape& in) 
   if (cf) out.out.insert(out.out.begin(), f);
   else out.out.push_back(f);
   if (impl == 1) {
-    out.kernel = {p, a * c, f};
+    out.kernel = {p, product({a, c}), f};
+    product(out.kernel);
   } else if (impl == 2) {
     Shape in_part = sp, out_part = o;
     if (cf) {
@@ -332,8 +340,9 @@ LocallyConnectedShapes locally_connected_shapes(const Node& n, const Shape& in) 
     }
     out.kernel = in_part;
     out.kernel.insert(out.kernel.end(), out_part.begin(), out_part.end());
+    product(out.kernel);
   } else {
-    out.kernel = {p * a * c * f};
+    out.kernel = {product({p, a, c, f})};
   }
   return out;
 }

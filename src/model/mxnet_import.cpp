@@ -749,11 +749,19 @@ void op_rnn_fused(Ctx& c, const SymNode& n, Value& out) {
   const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1;
   if (H < 1 || H > kMaxUnits || flat.shape.size() != 1) node_error(ErrorKind::Malformed, n, "state_size or parameters out of range");
   // 8.10: S (I + H + 2) + (L - 1) S (D H + H + 2), S = G H D; all layers' weights, then all biases.
-  const int64_t S = G * H * D, upper = (L - 1) * S * (D * H + H + 2);
-  const int64_t I = flat.shape[0] > upper ? (flat.shape[0] - upper) / S - H - 2 : 0;
-  if (I < 1 || S * (I + H + 2) + upper != flat.shape[0])
+  // Sizes are compared by division first: a state_size up to 2^40 times the layers would overflow.
+  const int64_t S = G * H * D, per_layer = D * H + H + 2, len = flat.shape[0];
+  const bool too_long = H + 2 > len / S || (L > 1 && (per_layer > len / S || L - 1 > len / (S * per_layer)));
+  const int64_t upper = too_long ? 0 : (L - 1) * S * per_layer;
+  const int64_t I = too_long ? 0 : len > upper ? (len - upper) / S - H - 2 : 0;
+  if (I < 1 || S * (I + H + 2) + upper != len)
     node_error(ErrorKind::Mapping, n, fmt::format("parameters {} do not fit mode={} state_size={} num_layers={} directions={}",
                                                   shape_str(flat.shape), mode, H, L, D));
+  // The length alone can fit another input width (every multiple of S does); a known width decides.
+  if (const auto in_shape = shape_of(c, v.layer); in_shape && in_shape->size() == 2 && in_shape->back() > 0 && in_shape->back() != I)
+    node_error(ErrorKind::Mapping, n, fmt::format("parameters {} fit an input width of {}, but the input has {} features (mode={} "
+                                                  "state_size={} num_layers={} directions={})", shape_str(flat.shape), I,
+                                                  in_shape->back(), mode, H, L, D));
   // A stacked op is L Keras layers, each reading the previous one's sequence (its directions concatenated).
   const std::string base = layer_name(c, n);
   std::string input = v.layer;
@@ -873,6 +881,16 @@ bool gluon_rnn_key(const std::string& key, std::string& group, std::string& loca
 // else by order (groups in file order, RNN ops in graph order) when their local names agree.
 // The pieces become the op's concat variables, or are packed into its single flat variable in
 // the 8.10 order (all W_i2h, W_h2h per direction, then b_i2h, b_h2h per direction).
+// An RNN op's integer attribute read before the graph walk; a bad value names the node.
+int64_t rnn_int(const SymNode& n, const char* key, const char* def) {
+  try {
+    return parse_int(attr(n, key, def));
+  } catch (Error& e) {
+    if (e.where().empty()) e.add_context("node '" + n.name + "' (" + n.op + ")");
+    throw;
+  }
+}
+
 void resolve_rnn_param_names(Ctx& c, const std::vector<std::string>& file_order) {
   std::set<std::string> var_names;
   for (const auto& n : c.sym.nodes)
@@ -908,7 +926,7 @@ void resolve_rnn_param_names(Ctx& c, const std::vector<std::string>& file_order)
       if (v.op != "null" || c.params.count(v.name)) continue;
       flat_var = v.name;
       prefix = v.name.size() > 10 && v.name.compare(v.name.size() - 10, 10, "parameters") == 0 ? v.name.substr(0, v.name.size() - 10) : "";
-      const int64_t layers = std::clamp<int64_t>(parse_int(attr(n, "num_layers", "1")), 1, 64);
+      const int64_t layers = std::clamp<int64_t>(rnn_int(n, "num_layers", "1"), 1, 64);
       for (const char* t : {"weight", "bias"})
         for (int64_t l = 0; l < layers; ++l)
           for (const auto& d : dirs)
@@ -943,8 +961,10 @@ void resolve_rnn_param_names(Ctx& c, const std::vector<std::string>& file_order)
     // One flat variable: pack, layer by layer (8.10). Shapes: W_i2h (G H, I) in layer 0, (G H, D H)
     // above it; W_h2h (G H, H); biases (G H,).
     const std::string mode = attr(n, "mode", "");
-    const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1, H = parse_int(attr(n, "state_size", "0"));
-    const int64_t layers = std::clamp<int64_t>(parse_int(attr(n, "num_layers", "1")), 1, 64);
+    const int64_t G = mode == "lstm" ? 4 : mode == "gru" ? 3 : 1, H = rnn_int(n, "state_size", "0");
+    if (H < 1 || H > kMaxUnits)
+      fail(ErrorKind::Malformed, fmt::format("state_size = {} is out of range", H), {}, "node '" + n.name + "' (RNN)");
+    const int64_t layers = std::clamp<int64_t>(rnn_int(n, "num_layers", "1"), 1, 64);
     std::vector<Tensor> parts;
     std::string keys;
     for (const char* t : {"weight", "bias"})
@@ -1213,7 +1233,8 @@ void walk(Ctx& c) {
           for (int64_t i = static_cast<int64_t>(shape->size()); i >= 0; --i) axes.push_back(i);
         std::vector<int> held = in.perm;
         if (held.empty()) for (size_t i = 0; i < axes.size(); ++i) held.push_back(static_cast<int>(i));
-        if (held.size() != axes.size()) node_error(ErrorKind::Unsupported, n, "transpose axes do not match the input rank");
+        if (held.size() != axes.size() || (shape && shape->size() + 1 != axes.size()))
+          node_error(ErrorKind::Unsupported, n, "transpose axes do not match the input rank");
         std::vector<int> perm;
         for (auto a : axes) {
           if (a < 0 || static_cast<size_t>(a) >= held.size()) node_error(ErrorKind::Malformed, n, "transpose axis out of range");
@@ -1300,8 +1321,13 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     c.params.emplace(name, mxnet::record_tensor(params, i, opt.densify));
     file_order.push_back(name);
   }
-  resolve_rnn_param_names(c, file_order);
-  resolve_param_names(c, file_order);
+  try {  // before the graph walk: name the file a problem is in (a parameter's, else the symbol's)
+    resolve_rnn_param_names(c, file_order);
+    resolve_param_names(c, file_order);
+  } catch (Error& e) {
+    e.in_file(e.kind() == ErrorKind::Mapping ? params.path : symbol_path);
+    throw;
+  }
   c.m.prov.framework = keras_mxnet ? "keras-mxnet" : prefixed ? "mxnet" : "gluon";
   try {
     walk(c);
