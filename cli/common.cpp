@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 
@@ -17,16 +18,14 @@ wb::Shape parse_shape(const std::string& s) {
   wb::Shape out;
   std::stringstream ss(s);
   std::string part;
-  while (std::getline(ss, part, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(part, &used);
-      if (used != part.size() || v <= 0) throw std::invalid_argument(part);
-      out.push_back(v);
-    } catch (const std::exception&) {
-      wb::fail(wb::ErrorKind::Usage, "--input-shape must be positive integers separated by commas, e.g. 1,28,28");
-    }
+  bool ok = !s.empty() && s.back() != ',';
+  while (ok && std::getline(ss, part, ',')) {
+    ok = !part.empty() && part.size() <= 12 && std::all_of(part.begin(), part.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (ok) out.push_back(std::stoll(part));
+    ok = ok && out.back() > 0;
   }
+  if (!ok || out.empty())
+    wb::fail(wb::ErrorKind::Usage, "--input-shape takes positive integers separated by commas, e.g. 1,28,28 (got '" + s + "')");
   return out;
 }
 

@@ -366,7 +366,34 @@ void check_node(const Node& n) {
 
 // Once shapes are known: windowed layers get inputs of their rank (+ channels), and grouped
 // convolutions input channels divisible by groups.
+// Inputs that cannot meet: a Dense whose input width is not its kernel's rows, an Attention whose
+// query and key widths or key and value lengths differ.
+void check_operands(const Node& n, const std::map<std::string, Shape>& shapes) {
+  auto shape = [&](size_t i) -> const Shape* {
+    if (i >= n.inputs.size()) return nullptr;
+    auto it = shapes.find(n.inputs[i]);
+    return it == shapes.end() || it->second.empty() ? nullptr : &it->second;
+  };
+  if (n.op == "Dense") {
+    const Weight* k = n.weight("kernel");
+    const Shape* in = shape(0);
+    if (k && in && k->tensor.shape.size() == 2 && in->back() >= 0 && in->back() != k->tensor.shape[0])
+      bad_node(n, fmt::format("its input has {} features, its kernel {} takes {}", in->back(), shape_str(k->tensor.shape),
+                              k->tensor.shape[0]));
+  } else if (n.op == "Attention") {
+    const Shape *q = shape(0), *v = shape(1), *k = n.inputs.size() > 2 ? shape(2) : shape(1);
+    if (!q || !v || !k) return;
+    if (q->size() != v->size() || k->size() != v->size())
+      bad_node(n, fmt::format("query {}, value {} and key {} differ in rank", shape_str(*q), shape_str(*v), shape_str(*k)));
+    if (q->back() >= 0 && k->back() >= 0 && q->back() != k->back())
+      bad_node(n, fmt::format("query width {} differs from key width {}", q->back(), k->back()));
+    if (k->size() >= 2 && (*k)[k->size() - 2] >= 0 && (*v)[v->size() - 2] >= 0 && (*k)[k->size() - 2] != (*v)[v->size() - 2])
+      bad_node(n, fmt::format("key length {} differs from value length {}", (*k)[k->size() - 2], (*v)[v->size() - 2]));
+  }
+}
+
 void check_groups(const Node& n, const std::map<std::string, Shape>& shapes) {
+  check_operands(n, shapes);
   const bool windowed = n.op == "Conv" || n.op == "Pool" || n.op == "GlobalPool" || n.op == "ZeroPadding";
   if (!windowed || n.inputs.empty()) return;
   auto it = shapes.find(n.inputs[0]);

@@ -828,7 +828,10 @@ std::vector<int> weight_variables(const mxnet::Symbol& sym) {
     if (kWeighted.count(n.op) || (n.op == "LeakyReLU" && attr(n, "act_type", "") == "prelu"))
       for (size_t i = 1; i < n.inputs.size(); ++i) {
         const int v = n.inputs[i].node;
-        if (sym.nodes[static_cast<size_t>(v)].op == "null" && seen.insert(v).second) out.push_back(v);
+        const SymNode& var = sym.nodes[static_cast<size_t>(v)];
+        // dot's second operand may be data: a variable declared with a batch dimension (0 first).
+        if ((n.op == "dot" || n.op == "batch_dot") && attr(var, "__shape__", "").rfind("(0,", 0) == 0) continue;
+        if (var.op == "null" && seen.insert(v).second) out.push_back(v);
       }
   }
   return out;

@@ -109,6 +109,32 @@ class Attention(unittest.TestCase):
                 p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
                 self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
+    def test_rank2_model_inputs(self):
+        """Query and value straight from the model's inputs, rank 2: MXNet's dot reads a data
+        variable as its second operand, and reads back as Attention."""
+        d = tmpdir("attention_rank2")
+        names = write_functional(d + "/m.h5", {"q": (4,), "v": (4,)}, False)
+        feed = {n: np.random.default_rng(4).uniform(-1, 1, (3, 4)).astype(np.float32) + i for i, n in enumerate(names)}
+        want = attention(feed["q"].astype(np.float64), feed["v"].astype(np.float64))
+        p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        (got,), _ = mxnet_numpy.evaluate(d + "/mx", feed)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_operands_that_cannot_meet(self):
+        d = tmpdir("attention_mismatch")
+        for i, (shapes, word) in enumerate(((({"q": (3, 4), "v": (5, 6), "k": (5, 3)}), "query width 4 differs from key width 3"),
+                                            (({"q": (3, 4), "v": (5, 6), "k": (2, 4)}), "key length 2 differs from value length 5"))):
+            with self.subTest(word=word):
+                path = os.path.join(d, "m%d.h5" % i)
+                write_functional(path, shapes, True)
+                p = run("convert", path, "--to", "mxnet", "-o", d + "/mx%d" % i)
+                self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+                self.assertIn(word, p.stderr)
+                self.assertFalse(os.path.exists(d + "/mx%d-symbol.json" % i))
+
     def test_what_is_refused(self):
         d = tmpdir("attention_refused")
         cases = [({"use_scale": True}, {}, "use_scale=True"), ({"score_mode": "concat"}, {}, "score_mode 'concat'"),

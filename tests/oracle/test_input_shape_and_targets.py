@@ -7,7 +7,7 @@ import os
 import unittest
 
 from test_locally_connected import write_model as write_lc
-from wbtest import fixture, run, tmpdir
+from wbtest import fixture, run, tmpdir, write_sequential
 
 FDEEP = "keras2/bidi_lstm_fdeep.h5"  # 5 inputs; input_3 is (None, 4)
 SMILE = ["mxnet-module/smilecnn_kerasmxnet-symbol.json", "mxnet-module/smilecnn_kerasmxnet-0000.params"]  # (1, 32, 32)
@@ -63,6 +63,30 @@ class InputShape(unittest.TestCase):
         self.refused([FDEEP], ["input_1=18,4"], ["input_1", "(17, 4)", "only fill unknown"])
         self.refused(SMILE, ["1,64,64"], ["(1, 32, 32)", "only fill unknown"], to="keras")
         self.refused(SMILE, ["1,32"], ["(1, 32, 32)"], to="keras")  # another rank
+
+    def test_malformed_values(self):
+        for bad in ("", "data=", "3,", "+3", " 3", "3,,4", "0,4", "-1,4", "4x4"):
+            with self.subTest(value=bad):
+                d = tmpdir("input_shape_malformed")
+                p = run("convert", fixture(FDEEP), "--to", "mxnet", "-o", d + "/mx", "--input-shape", bad)
+                self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                self.assertIn("--input-shape", p.stderr)
+                self.assertEqual(os.listdir(d), [])
+
+    def test_shape_the_weights_contradict(self):
+        # an open input width filled with one the Dense kernel (3, 2) cannot take: exit 3 naming the layer
+        import numpy as np
+        d = tmpdir("input_shape_weights")
+        src = os.path.join(tmpdir("input_shape_weights_src"), "m.h5")
+        write_sequential(src, [None], [("Dense", {"name": "fc", "units": 2, "activation": "linear", "use_bias": False},
+                                        [("kernel", np.ones((3, 2), np.float32))])])
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--input-shape", "5")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("layer 'fc'", p.stderr)
+        self.assertIn("its input has 5 features, its kernel (3, 2) takes 3", p.stderr)
+        self.assertEqual(os.listdir(d), [])
+        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--input-shape", "3", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_filling_the_open_dimension(self):
         d = tmpdir("input_shape_fill")
