@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 import mxnet_numpy
-from wbtest import fixture, keras_weight_list, run, tmpdir
+from wbtest import fixture, keras_weight_list, run, tmpdir, write_inputs_to_layer
 
 FIX = "tfkeras/attention_optimizer_weights.h5"
 
@@ -47,21 +47,8 @@ def run_one(d, files, x, tag="y"):
 def write_functional(path, shapes, with_key):
     """Inputs q (Tq, d), v (Tv, dv)(, k (Tv, d)) -> Attention; Keras 2.4 functional file, no weights."""
     names = ["q", "v"] + (["k"] if with_key else [])
-    layers = [{"name": n, "class_name": "InputLayer", "config": {"name": n, "batch_input_shape": [None] + list(shapes[n]),
-                                                                  "dtype": "float32"}, "inbound_nodes": []} for n in names]
-    layers.append({"name": "att", "class_name": "Attention", "config": {"name": "att", "use_scale": False, "dropout": 0.1},
-                   "inbound_nodes": [[[n, 0, 0, {}] for n in names]]})
-    mc = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [[n, 0, 0] for n in names],
-                                             "output_layers": [["att", 0, 0]]}}
-    with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps(mc).encode()
-        f.attrs["keras_version"] = b"2.4.0"
-        f.attrs["backend"] = b"tensorflow"
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [n.encode() for n in names + ["att"]]
-        for n in names + ["att"]:
-            g.create_group(n).attrs["weight_names"] = np.zeros((0,), np.float64)
-    return names
+    return write_inputs_to_layer(path, [(n, shapes[n]) for n in names], "Attention",
+                                 {"name": "att", "use_scale": False, "dropout": 0.1}, "2.4.0")
 
 
 class Attention(unittest.TestCase):

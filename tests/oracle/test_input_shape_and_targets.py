@@ -7,7 +7,7 @@ import os
 import unittest
 
 from test_locally_connected import write_model as write_lc
-from wbtest import fixture, run, tmpdir, write_sequential
+from wbtest import fixture, run, tmpdir, write_inputs_to_layer, write_sequential
 
 FDEEP = "keras2/bidi_lstm_fdeep.h5"  # 5 inputs; input_3 is (None, 4)
 SMILE = ["mxnet-module/smilecnn_kerasmxnet-symbol.json", "mxnet-module/smilecnn_kerasmxnet-0000.params"]  # (1, 32, 32)
@@ -15,21 +15,7 @@ SMILE = ["mxnet-module/smilecnn_kerasmxnet-symbol.json", "mxnet-module/smilecnn_
 
 def write_two_inputs(path):
     """Inputs a and b, both (None, 3) -> Add: a model whose open dimension one unnamed shape fills for both."""
-    import h5py
-    layers = [{"name": n, "class_name": "InputLayer", "config": {"name": n, "batch_input_shape": [None, None, 3], "dtype": "float32"},
-               "inbound_nodes": []} for n in ("a", "b")]
-    layers.append({"name": "add", "class_name": "Add", "config": {"name": "add"}, "inbound_nodes": [[["a", 0, 0, {}], ["b", 0, 0, {}]]]})
-    mc = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [["a", 0, 0], ["b", 0, 0]],
-                                             "output_layers": [["add", 0, 0]]}}
-    with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps(mc).encode()
-        f.attrs["keras_version"] = b"2.2.4"
-        f.attrs["backend"] = b"tensorflow"
-        g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [b"a", b"b", b"add"]
-        for n in ("a", "b", "add"):
-            import numpy as np
-            g.create_group(n).attrs["weight_names"] = np.zeros((0,), np.float64)
+    write_inputs_to_layer(path, [("a", [None, 3]), ("b", [None, 3])], "Add", {"name": "add"})
 
 
 class InputShape(unittest.TestCase):
