@@ -110,21 +110,40 @@ constexpr char kNoMemory = 'm';
   ::_exit(write_all(fd, msg.data(), msg.size()) ? 0 : 2);
 }
 
-// Reads the child's report until it closes the pipe, or until the wall-clock deadline passes (a
-// child that sleeps, e.g. deadlocked, never reaches its CPU-time limit): then *timed_out is set.
-std::string read_report(int fd, std::chrono::steady_clock::time_point deadline, bool* timed_out) {
+// Resident memory of a process in bytes (/proc/PID/statm), 0 when unknown.
+uint64_t resident_bytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(in >> size >> resident)) return 0;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+enum class Stop { None, Time, Memory };
+
+// Reads the child's report until it closes the pipe. Meanwhile the child is watched: past the
+// wall-clock deadline (a child that sleeps, e.g. deadlocked, never reaches its CPU-time limit), or
+// past `max_resident` bytes of resident memory (the address-space limit does not hold where the
+// allocator maps from a region reserved before the fork, as AddressSanitizer's does), *stop says
+// which.
+std::string read_report(int fd, pid_t pid, std::chrono::steady_clock::time_point deadline, uint64_t max_resident, Stop* stop) {
   std::string out;
   char buf[4096];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
-      *timed_out = true;
+      *stop = Stop::Time;
       break;
     }
     pollfd p{fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 100)));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) continue;
+    if (ready == 0) {
+      if (resident_bytes(pid) > max_resident) {
+        *stop = Stop::Memory;
+        break;
+      }
+      continue;
+    }
     const ssize_t r = ::read(fd, buf, sizeof buf);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
@@ -165,6 +184,7 @@ void run_isolated(const std::function<void()>& body, const IsolationLimits& limi
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) fail(ErrorKind::Io, "cannot create a pipe for the isolated reader", file);
   std::fflush(nullptr);
+  const uint64_t max_resident = resident_bytes(::getpid()) + limits.extra_address_space;
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fds[0]);
@@ -176,15 +196,20 @@ void run_isolated(const std::function<void()>& body, const IsolationLimits& limi
     child(body, limits, fds[1]);
   }
   ::close(fds[1]);
-  bool timed_out = false;
+  Stop stop = Stop::None;
   const auto wall = std::chrono::seconds(limits.wall_seconds ? uint64_t{limits.wall_seconds} : 2 * uint64_t{limits.cpu_seconds} + 30);
-  const std::string report = read_report(fds[0], std::chrono::steady_clock::now() + wall, &timed_out);
+  const std::string report = read_report(fds[0], pid, std::chrono::steady_clock::now() + wall, max_resident, &stop);
   ::close(fds[0]);
-  if (timed_out) ::kill(pid, SIGKILL);
+  if (stop != Stop::None) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (timed_out)
+  if (stop == Stop::Memory)
+    fail(ErrorKind::Malformed,
+         "reading it needs more memory than the file's size justifies (" + std::to_string(limits.extra_address_space >> 20) +
+             " MiB allowed): damaged or crafted structures",
+         file);
+  if (stop == Stop::Time)
     fail(ErrorKind::Malformed,
          parser + " did not finish within " + std::to_string(wall.count()) +
              " s (wall clock) reading this file in weightbridge's isolated reader process: damaged or crafted structures",
