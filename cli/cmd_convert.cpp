@@ -197,12 +197,9 @@ bool run(const ConvertOptions& o) {
     wb::MxnetExport ex = wb::export_mxnet(target_model);
     for (const auto& n : target_model.nodes) {
       if (!wb::is_rnn_op(n.op)) continue;
-      try {
-        wb::check_mxnet_rnn_expressible(n);
-      } catch (const wb::Error& e) {
-        std::cout << "note: layer " << n.name << ": written as exact per-time-step MXNet ops (" << e.message()
+      if (const auto gap = wb::mxnet_rnn_gap(n))
+        std::cout << "note: layer " << n.name << ": written as exact per-time-step MXNet ops (" << *gap
                   << "); weightbridge reads them back as plain ops, so the way back to Keras is from this source file\n";
-      }
     }
     const std::string sym_path = o.out + "-symbol.json", params_path = o.out + "-0000.params";
     refuse_overwrite(inputs, sym_path);

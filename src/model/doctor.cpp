@@ -389,12 +389,7 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
     const std::string where = n.name + " (" + label + ")";
     // A layer the fused op cannot express goes to MXNet as per-step ops that keep Keras' gate
     // order and single bias (mxnet_export.cpp): the fused op's reordering and bias notes do not apply.
-    bool fused = true;
-    if (to_mx && !from_mx) try {
-        check_mxnet_rnn_expressible(n);
-      } catch (const Error&) {
-        fused = false;
-      }
+    const bool fused = !(to_mx && !from_mx && mxnet_rnn_gap(n));
     const bool mx_order = to_mx && fused;
     const std::string to_label = to_mx && !fused ? "MXNet's per-step export" : target_label(target);
 

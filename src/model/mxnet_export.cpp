@@ -581,15 +581,6 @@ Result run_conv(Ctx& c, const Node& n, const Dir& d, int x, int64_t T, const std
 
 }  // namespace unroll
 
-bool fused_rnn_expressible(const Node& n) {
-  try {
-    check_mxnet_rnn_expressible(n);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 // ConvLSTM1D/2D/3D (also in a Bidirectional) as per-step Convolution ops (unroll::run_conv). The
 // input is moved to (N, T, C, spatial...); outputs are held channels-first, so a channels_last
 // layer's logical (N, [T,] spatial..., f) is held under a perm. Keras' Bidirectional concatenates
@@ -718,7 +709,7 @@ void emit(Ctx& c, const Node& n) {
   } else if (op == "Conv" || op == "Pool") {
     emit_conv_like(c, n, out);
   } else if (is_rnn_op(op)) {
-    if (fused_rnn_expressible(n)) emit_rnn(c, n, out);
+    if (!mxnet_rnn_gap(n)) emit_rnn(c, n, out);
     else emit_rnn_unrolled(c, n, out);
   } else if (op == "GlobalPool") {
     const size_t r = n.attrs.at("rank").get<size_t>();

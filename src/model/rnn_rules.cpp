@@ -432,6 +432,15 @@ void check_mxnet_rnn_expressible(const Node& n) {
   }
 }
 
+std::optional<std::string> mxnet_rnn_gap(const Node& n) {
+  try {
+    check_mxnet_rnn_expressible(n);
+    return std::nullopt;
+  } catch (const Error& e) {
+    return e.message();
+  }
+}
+
 std::string mxnet_rnn_mode(const Node& n) {
   const std::string cell = n.attrs.at("cell");
   if (cell == "lstm" || cell == "gru") return cell;

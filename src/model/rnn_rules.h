@@ -50,6 +50,9 @@ int gate_count(const std::string& cell);
 // Throws Unsupported when the node has no exact fused-RNN form (hard_sigmoid or other gate
 // activations, GRU reset_after=False, merge modes other than concat, initial-state inputs...).
 void check_mxnet_rnn_expressible(const Node& n);
+// The same as a value: why the fused op cannot express the layer, or nullopt when it can (the
+// exporter then writes exact per-step ops instead, mxnet_export.cpp).
+std::optional<std::string> mxnet_rnn_gap(const Node& n);
 std::string mxnet_rnn_mode(const Node& n);  // lstm, gru, rnn_tanh, rnn_relu
 // The flat `parameters` vector (8.10 layout) of a node, in the weights' dtype.
 Tensor pack_mxnet_rnn(const Node& n);
