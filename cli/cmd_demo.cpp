@@ -1,13 +1,15 @@
 // weightbridge demo [DIR]: the main job on an embedded default. Generates a small keras-mxnet
 // style model (channels_first CNN with BatchNorm, conv kernels stored in MXNet order, weight
 // names like conv2d_1/kernel1), converts it to an MXNet checkpoint and back to a standard Keras 2
-// file, and shows that every tensor survives the round trip bit for bit.
+// file, shows that every tensor survives the round trip bit for bit, and runs the source and the
+// MXNet model on the same input to show that they predict the same.
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <iostream>
 
 #include "commands.h"
+#include "common.h"
 #include "weightbridge/error.h"
 #include "weightbridge/load.h"
 #include "core/io.h"
@@ -76,7 +78,7 @@ void show(const wb::Model& m, const std::string& title) {
   for (const auto& note : m.prov.notes) std::cout << "  note: " << note << "\n";
   for (const auto& n : m.nodes)
     for (const auto& w : n.weights)
-      std::cout << fmt::format("  {:<40} -> {:<32} {:<14} {}\n", w.source, n.name + "." + w.role,
+      std::cout << fmt::format("  {:<38} -> {:<37} {:<14} {}\n", w.source, n.name + "." + w.role,
                                wb::shape_str(w.tensor.shape), w.transform.empty() ? "as stored" : w.transform);
 }
 
@@ -90,7 +92,7 @@ int compare(const wb::Model& a, const wb::Model& b) {
       const wb::Weight* ow = other ? other->weight(w.role) : nullptr;
       const bool same = ow && ow->tensor.shape == w.tensor.shape && ow->tensor.load() == w.tensor.load();
       differing += same ? 0 : 1;
-      std::cout << fmt::format("  {:<36} {}\n", n.name + "." + w.role, same ? "identical" : "DIFFERENT");
+      std::cout << fmt::format("  {:<37} {}\n", n.name + "." + w.role, same ? "identical" : "DIFFERENT");
     }
   }
   std::cout << fmt::format("{} of {} tensors identical\n", total - differing, total);
@@ -121,11 +123,21 @@ void setup_demo(CLI::App& app) {
     std::cout << "\nwrote " << mx << "-symbol.json and " << mx << "-0000.params (" << ex.params.size() << " arrays)\n";
     const wb::Model m = wb::load_model({mx + "-symbol.json", mx + "-0000.params"}, std::nullopt, {});
     show(m, "read the MXNet checkpoint back");
+    std::cout << "\nforward pass: the keras-mxnet source and the MXNet checkpoint on the same input\n";
+    const wb::VerifyOptions vopt;
+    if (!print_verify(wb::verify_models(k, m, {}, vopt), vopt))
+      throw wb::Error(wb::ErrorKind::Mapping, "the MXNet checkpoint does not predict what the source does");
     const wb::KerasExport kx = wb::export_keras(m);
     wb::keras::write_keras2_h5(back, kx.layers, kx.model_config.dump());
     std::cout << "\nwrote " << back << " (standard Keras 2 layout, loadable by tf.keras load_model)\n";
     const wb::Model k2 = wb::load_model({back}, std::nullopt, {});
     if (compare(k, k2) != 0) throw wb::Error(wb::ErrorKind::Mapping, "round trip changed tensors");
+    std::cout << "\nthe same on your own files:\n"
+              << "  weightbridge inspect " << src << "\n"
+              << "  weightbridge convert " << src << " --to mxnet -o " << *dir << "/yours --verify --manifest " << *dir
+              << "/manifest.json\n"
+              << "  weightbridge diff " << src << " -- " << mx << "-symbol.json " << mx << "-0000.params\n"
+              << "  weightbridge doctor " << mx << "-symbol.json " << mx << "-0000.params --to keras\n";
   });
 }
 
