@@ -265,6 +265,30 @@ json inspect_one(const std::string& path) {
            "unrecognised file format: not HDF5, a zip, a symbol or model JSON, an MXNet NDArray list or .npy", path);
 }
 
+// The model's inputs (name, shape without batch, null for an unknown dim), when the file holds an
+// architecture that loads on its own: what a user needs to build an input for `run` or `verify`.
+// A file that does not load alone (weights only, a Keras 1 file that needs --kernel-flip...) gets
+// none; its tensors are still listed.
+json model_inputs(const std::string& path) {
+  json inputs = json::array();
+  try {
+    const wb::Model m = wb::load_model({path}, std::nullopt, {});
+    for (const auto& n : m.nodes) {
+      if (n.op != "Input") continue;
+      json shape = json::array();
+      if (n.attrs.contains("shape"))
+        for (const auto& d : n.attrs.at("shape"))
+          shape.push_back(d.is_number_integer() && d.get<int64_t>() > 0 ? d : json());
+      const auto dt = n.attrs.find("dtype");
+      inputs.push_back({{"name", n.name}, {"shape", shape},
+                        {"dtype", dt != n.attrs.end() && dt->is_string() ? dt->get<std::string>() : "float32"}});
+    }
+  } catch (const wb::Error&) {
+    return json::array();
+  }
+  return inputs;
+}
+
 std::string short_hash(const json& t) {
   const std::string h = t.value("sha256", "");
   return h.substr(0, 12);
@@ -281,6 +305,11 @@ void print_human(const json& f) {
   if (f.contains("dialect")) std::cout << fmt::format("  dialect:     {}\n", f["dialect"].get<std::string>());
   if (!f.value("data_format", "").empty()) std::cout << fmt::format("  data_format: {}\n", f["data_format"].get<std::string>());
   std::cout << fmt::format("  layers:      {}\n", f["layers"].size());
+  for (const auto& in : f.value("inputs", json::array())) {
+    std::string dims = "(batch";
+    for (const auto& d : in["shape"]) dims += ", " + (d.is_null() ? std::string("?") : d.dump());
+    std::cout << fmt::format("  input:       {} {} {}\n", in["name"].get<std::string>(), dims + ")", in["dtype"].get<std::string>());
+  }
   const json& ts = f["tensors"];
   if (!ts.empty()) {
     size_t wn = 4, wl = 5, ws = 5;
@@ -308,7 +337,12 @@ void setup_inspect(CLI::App& app) {
   cmd->add_flag("--json", opt->json_out, "Print one JSON document");
   cmd->callback([opt] {
     json files = json::array();
-    for (const auto& p : opt->files) files.push_back(inspect_one(p));
+    for (const auto& p : opt->files) {
+      json f = inspect_one(p);
+      const wb::FileKind k = wb::detect_file(p);
+      if (k == wb::FileKind::KerasH5 || k == wb::FileKind::KerasArchive) f["inputs"] = model_inputs(p);
+      files.push_back(std::move(f));
+    }
     if (opt->json_out) {
       std::cout << json{{"files", files}}.dump(2) << "\n";
     } else {

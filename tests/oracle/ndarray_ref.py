@@ -10,7 +10,8 @@ DTYPES = {0: "<f4", 1: "<f8", 2: "<f2", 3: "|u1", 4: "<i4", 5: "|i1", 6: "<i8", 
 
 def load(path):
     """Returns (names, arrays, record_versions)."""
-    data = open(path, "rb").read()
+    with open(path, "rb") as fh:
+        data = fh.read()
     pos = 0
 
     def take(fmt):

@@ -111,6 +111,33 @@ class InspectAllFixtures(unittest.TestCase):
                 if not rel.endswith("k2c_mnist_cnn_th_weights.h5"):
                     self.assertEqual(doc["data_format"], df)
 
+    def test_model_inputs_match_the_model_config(self):
+        # Each Keras file with an architecture lists its inputs; names and shapes are read here from
+        # the model_config h5py returns (batch_input_shape of the first layer, or InputLayer configs).
+        import json
+        for rel in ["keras2/cnn_batch_norm.h5", "tfkeras/gru_two_inputs.h5", "keras2/causal_conv1d_dilated_model.h5"]:
+            with self.subTest(file=rel):
+                with h5py.File(fixture(rel), "r") as f:
+                    cfg = f.attrs["model_config"]
+                    cfg = json.loads(cfg.decode() if isinstance(cfg, bytes) else cfg)
+                layers = cfg["config"]["layers"] if isinstance(cfg["config"], dict) else cfg["config"]
+                want = []
+                for l in layers:
+                    c = l["config"]
+                    if l["class_name"] == "InputLayer":
+                        want.append((c["name"], c["batch_input_shape"][1:]))
+                if not want:  # a Sequential without InputLayer: Keras names the input <first layer>_input
+                    c = layers[0]["config"]
+                    want.append((c["name"] + "_input", c["batch_input_shape"][1:]))
+                doc = inspect_json(fixture(rel))["files"][0]
+                self.assertEqual([(i["name"], i["shape"]) for i in doc["inputs"]], want)
+        human = run("inspect", fixture("tfkeras/gru_two_inputs.h5"), check=0).stdout
+        self.assertIn("input:       input_2 (batch, 1) float32", human)
+        # A weights-only file has no architecture: no inputs, the tensors still listed.
+        doc = inspect_json(fixture("tfkeras/lstm_weights_only.h5"))["files"][0]
+        self.assertEqual(doc["inputs"], [])
+        self.assertTrue(doc["tensors"])
+
     def test_legacy_v0_gold(self):
         # MXNet's own test: six arrays, each arange(128)
         f = fixture("other/legacy_ndarray.v0")
