@@ -488,7 +488,22 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
     const bool cf = a.value("data_format", "channels_last") == "channels_first";
     const size_t rank = conv ? a.value("rank", size_t{2}) : 0;
     const std::string dims = std::string(",D1,D2,D3").substr(0, 3 * rank);
-    const std::string shape_spec = !conv ? "T,FEATURES" : cf ? "T,C" + dims : "T" + dims + ",C";
+    std::string shape_spec = !conv ? "T,FEATURES" : cf ? "T,C" + dims : "T" + dims + ",C";
+    // --input-shape is the model input's shape: when one Input feeds the model (or this layer
+    // directly), write its known dims as numbers and name only the unknown ones (T first).
+    const Node* model_input = feed && feed->op == "Input" ? feed : nullptr;
+    if (!model_input && !many)
+      for (const auto& x : m.nodes)
+        if (x.op == "Input") model_input = &x;
+    if (model_input && model_input->attrs.contains("shape") && model_input->attrs.at("shape").is_array()) {
+      std::string spec;
+      int unknown = 0;
+      for (const auto& d : model_input->attrs.at("shape")) {
+        const bool known = d.is_number_integer() && d.get<int64_t>() >= 1;
+        spec += (spec.empty() ? "" : ",") + (known ? d.dump() : unknown++ == 0 ? std::string("T") : fmt::format("D{}", unknown - 1));
+      }
+      if (!spec.empty()) shape_spec = spec;
+    }
     const std::string exact_fix =
         unrolled ? r.convert("mxnet") + (conv ? " (exact; the MXNet model has a fixed sequence length and map size and reads back as "
                                                 "plain ops, not as a recurrent layer)"

@@ -283,11 +283,29 @@ class MxnetCannotCompute(unittest.TestCase):
         f = one(doctor(src, "--to", "mxnet", expect=1), "gru-reset-after")
         self.assertEqual(f["severity"], "error")
         self.assertIn("sequence length", f["message"])
-        self.assertIn("--input-shape T,FEATURES", f["fix"])
+        self.assertIn("--input-shape T,%d " % C, f["fix"])  # the known feature width filled in, only T to give
         p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertIn("give --input-shape", p.stderr)
-        p = self.run_fix(f["fix"].replace("T,FEATURES", "%d,%d" % (T, C)), d + "/mx")
+        p = self.run_fix(f["fix"].replace("T,%d" % C, "%d,%d" % (T, C)), d + "/mx")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
+
+    def test_input_shape_fix_is_the_model_inputs_shape(self):
+        # Embedding -> GRU: the model input is (T,) token ids, not the GRU's (T, FEATURES); the fix
+        # names the model input's one unknown dim and works once it is given.
+        from wbtest import write_sequential
+        d = tmpdir("docrnn_embed_notime")
+        rng = np.random.default_rng(4)
+        k, r, b = random_cell(rng, "gru", C, U)
+        emb = rng.uniform(-1, 1, (7, C)).astype(np.float32)
+        src = os.path.join(d, "m.h5")
+        write_sequential(src, [None], [("Embedding", {"name": "emb", "input_dim": 7, "output_dim": C}, [("embeddings", emb)]),
+                                       ("GRU", cell_config("gru", "gru_1", U, reset_after=False),
+                                        [("kernel", k), ("recurrent_kernel", r), ("bias", b)])])
+        f = one(doctor(src, "--to", "mxnet", expect=1), "gru-reset-after")
+        self.assertIn("--input-shape T ", f["fix"])
+        p = self.run_fix(f["fix"].replace("--input-shape T ", "--input-shape %d " % T), d + "/mx")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("verify: PASS", p.stdout)
 
