@@ -1339,6 +1339,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     throw;
   }
   infer_unknown_input_shapes(c.m);
+  std::map<std::string, std::string> output_permutes;  // a node that is several heads (a last h and its state) gets one
   for (const auto& h : sym.heads) {
     if (h.index != 0)
       fail(ErrorKind::Unsupported, fmt::format("graph output {} of node '{}': only output 0 of a node can be an output", h.index,
@@ -1346,13 +1347,15 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     const Value& val = c.values[static_cast<size_t>(h.node)];
     if (val.kind != Value::Layer) fail(ErrorKind::Unsupported, "graph output is not a layer output", symbol_path);
     std::string out = val.layer;
-    if (!val.perm.empty() && !is_identity(val.perm)) {  // the output is held transposed: make that explicit
+    if (const auto seen = output_permutes.find(out); seen != output_permutes.end()) {
+      out = seen->second;
+    } else if (!val.perm.empty() && !is_identity(val.perm)) {  // the output is held transposed: make that explicit
       Node p;
       p.name = out + "_output_permute";
       p.op = "Permute";
       p.attrs = {{"dims", std::vector<int>(val.perm.begin() + 1, val.perm.end())}};
       p.inputs = {out};
-      out = add(c, std::move(p)).name;
+      out = output_permutes[out] = add(c, std::move(p)).name;
     }
     c.m.outputs.push_back(out);
   }

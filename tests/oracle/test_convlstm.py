@@ -46,8 +46,9 @@ def conv2d(x, k, strides=(1, 1), padding="valid", dilation=(1, 1)):
     return y
 
 
-def ref_convlstm(x, k, r, b, cfg, backwards=None):
-    """x (N, T, ...) in cfg's data_format. Returns the Keras output (sequences or last h)."""
+def ref_convlstm(x, k, r, b, cfg, backwards=None, states=False, h0=None, c0=None):
+    """x (N, T, ...) in cfg's data_format. Returns the Keras output (sequences or last h), and with
+    states=True also the final h and c (return_state). h0, c0: initial states (channels_last)."""
     cf = cfg.get("data_format") == "channels_first"
     x = np.asarray(x, np.float64)
     if cf:
@@ -56,7 +57,7 @@ def ref_convlstm(x, k, r, b, cfg, backwards=None):
     f = r.shape[2]
     back = cfg.get("go_backwards", False) if backwards is None else backwards
     t_steps = range(x.shape[1] - 1, -1, -1) if back else range(x.shape[1])
-    h = c = None
+    h, c = h0, c0
     outs = []
     for t in t_steps:
         z = conv2d(x[:, t], k, tuple(cfg["strides"]), cfg["padding"], tuple(cfg.get("dilation_rate", (1, 1))))
@@ -74,7 +75,8 @@ def ref_convlstm(x, k, r, b, cfg, backwards=None):
     y = np.stack(outs, 1) if cfg.get("return_sequences") else h
     if cf:
         y = np.moveaxis(y, -1, 2 if cfg.get("return_sequences") else 1)
-    return y
+        h, c = np.moveaxis(h, -1, 1), np.moveaxis(c, -1, 1)
+    return (y, h, c) if states else y
 
 
 def ref_bidi(x, fw, bw, cfg):
@@ -198,20 +200,26 @@ class RealFixture(unittest.TestCase):
             self.assertIn("per-time-step", f["message"])
 
 
-def write_convlstm(path, x_shape, cfg, weights, cls="ConvLSTM2D"):
-    layers = [{"name": "input_1", "class_name": "InputLayer",
-               "config": {"name": "input_1", "batch_input_shape": [None] + list(x_shape), "dtype": "float32"}, "inbound_nodes": []},
-              {"name": "conv_lstm", "class_name": cls, "config": dict(cfg, name="conv_lstm"),
-               "inbound_nodes": [[["input_1", 0, 0, {}]]]}]
-    mc = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [["input_1", 0, 0]],
-                                             "output_layers": [["conv_lstm", 0, 0]]}}
+def write_convlstm(path, x_shape, cfg, weights, cls="ConvLSTM2D", state_shape=None):
+    """Input -> one ConvLSTM layer; with state_shape, two more inputs h0 and c0 are its initial
+    states; with cfg return_state, the model's outputs are the layer's output, h and c."""
+    ins = [("input_1", x_shape)] + ([("h0", state_shape), ("c0", state_shape)] if state_shape else [])
+    layers = [{"name": n, "class_name": "InputLayer",
+               "config": {"name": n, "batch_input_shape": [None] + list(s), "dtype": "float32"}, "inbound_nodes": []}
+              for n, s in ins]
+    layers.append({"name": "conv_lstm", "class_name": cls, "config": dict(cfg, name="conv_lstm"),
+                   "inbound_nodes": [[[n, 0, 0, {}] for n, _ in ins]]})
+    outs = [["conv_lstm", 0, i] for i in range(3 if cfg.get("return_state") else 1)]
+    mc = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [[n, 0, 0] for n, _ in ins],
+                                             "output_layers": outs}}
     with h5py.File(path, "w") as f:
         f.attrs["model_config"] = json.dumps(mc)
         f.attrs["keras_version"] = "2.3.1"
         f.attrs["backend"] = "tensorflow"
         g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [b"input_1", b"conv_lstm"]
-        g.create_group("input_1").attrs["weight_names"] = []
+        g.attrs["layer_names"] = [n.encode() for n, _ in ins] + [b"conv_lstm"]
+        for n, _ in ins:
+            g.create_group(n).attrs["weight_names"] = []
         lg = g.create_group("conv_lstm")
         lg.attrs["weight_names"] = [n.encode() for n, _ in weights]
         for n, a in weights:
@@ -323,6 +331,46 @@ class Generated(unittest.TestCase):
                 self.assertEqual(got.shape, want.shape)
                 np.testing.assert_allclose(got, want, atol=1e-5)
                 check_mxnet(self, d, src, x, want, tag, "conv_lstm", bidi=True)
+
+    def test_return_state_and_initial_states(self):
+        # return_state with and without return_sequences, with and without initial states, both
+        # layouts. Without return_sequences the output and the state h are the same tensor: the
+        # MXNet file then has that node twice among its heads.
+        rng = np.random.default_rng(41)
+        for df in ("channels_last", "channels_first"):
+            for seq in (False, True):
+                for init in (False, True):
+                    tag = "%s_seq%d_init%d" % (df, seq, init)
+                    with self.subTest(tag):
+                        d = tmpdir("convlstm_state_" + tag)
+                        cfg = {"filters": 2, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "data_format": df,
+                               "dilation_rate": [1, 1], "activation": "tanh", "recurrent_activation": "sigmoid",
+                               "use_bias": True, "return_sequences": seq, "go_backwards": init, "return_state": True,
+                               "stateful": False}
+                        k, r, b = (rng.uniform(-0.5, 0.5, s).astype(np.float32) for s in ((3, 3, 2, 8), (3, 3, 2, 8), (8,)))
+                        cl = df == "channels_last"
+                        x_shape, s_shape = ((3, 5, 4, 2), (5, 4, 2)) if cl else ((3, 2, 5, 4), (2, 5, 4))
+                        src = os.path.join(d, "m.h5")
+                        write_convlstm(src, x_shape, cfg, [("conv_lstm/kernel:0", k), ("conv_lstm/recurrent_kernel:0", r),
+                                                           ("conv_lstm/bias:0", b)], state_shape=s_shape if init else None)
+                        x = rng.uniform(-1, 1, (2,) + x_shape)
+                        feed = {"input_1": x}
+                        to_cl = (lambda a: a) if cl else (lambda a: np.moveaxis(a, 1, -1))
+                        h0 = c0 = None
+                        if init:
+                            feed["h0"], feed["c0"] = (rng.uniform(-1, 1, (2,) + s_shape) for _ in range(2))
+                            h0, c0 = to_cl(feed["h0"]), to_cl(feed["c0"])
+                        want = ref_convlstm(x, k, r, b, cfg, states=True, h0=h0, c0=c0)
+                        p = run("convert", src, "--to", "mxnet", "-o", d + "/mx", "--verify")
+                        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                        self.assertIn("verify: PASS", p.stdout)
+                        got, _ = mxnet_numpy.evaluate(d + "/mx", feed if init else x)  # one input is "data"
+                        self.assertEqual(len(got), 3)
+                        for g, w in zip(got, want):
+                            self.assertEqual(g.shape, w.shape)
+                            np.testing.assert_allclose(g, w, atol=1e-9)
+                        p = run("convert", src, "--to", "keras", "-o", d + "/k.h5", "--verify")
+                        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_unknown_sizes_refused_then_input_shape(self):
         d = tmpdir("convlstm_unknown_t")
