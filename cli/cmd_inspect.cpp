@@ -25,10 +25,12 @@ json tensor_json(const std::string& name, const std::string& layer, const wb::Te
           {"sha256", wb::sha256_hex(t.load())}};
 }
 
+// The first data_format / dim_ordering found in a config. The walk stops at 64 levels: no layer
+// config nests that deep, and a file that does must not exhaust the stack.
 std::string data_format_from_config(const json& j) {
   std::string found;
-  std::function<void(const json&)> walk = [&](const json& x) {
-    if (!found.empty()) return;
+  std::function<void(const json&, int)> walk = [&](const json& x, int depth) {
+    if (!found.empty() || depth > 64) return;
     if (x.is_object()) {
       for (const char* k : {"data_format", "dim_ordering"})
         if (x.contains(k) && x[k].is_string()) {
@@ -37,23 +39,35 @@ std::string data_format_from_config(const json& j) {
           if (v == "tf") v = "channels_last";
           if (v == "channels_first" || v == "channels_last") { found = v; return; }
         }
-      for (const auto& [k, v] : x.items()) walk(v);
-    } else if (x.is_array()) {
-      for (const auto& v : x) walk(v);
     }
+    if (x.is_structured())
+      for (const auto& v : x) walk(v, depth + 1);
   };
-  walk(j);
+  walk(j, 0);
   return found;
 }
 
+// The string under key k of an object, or "" (any other type, a missing key, not an object).
+std::string str_at(const json& j, const char* k) {
+  if (!j.is_object()) return {};
+  const auto it = j.find(k);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// Layer names and classes of a model config; entries of another shape are skipped (inspect lists
+// what a file holds; the importers report a malformed config).
 json config_layers(const json& cfg) {
   json out = json::array();
   if (!cfg.is_object() || !cfg.contains("config")) return out;
   const json& c = cfg["config"];
-  const json& layers = c.is_array() ? c : c.value("layers", json::array());
-  for (const auto& l : layers)
-    if (l.is_object()) out.push_back({{"name", l.value("config", json::object()).value("name", l.value("name", ""))},
-                                      {"class_name", l.value("class_name", "")}});
+  const json* layers = c.is_array() ? &c : c.is_object() && c.contains("layers") ? &c["layers"] : nullptr;
+  if (!layers || !layers->is_array()) return out;
+  for (const auto& l : *layers) {
+    if (!l.is_object()) continue;
+    std::string name = l.contains("config") ? str_at(l["config"], "name") : std::string();
+    if (name.empty()) name = str_at(l, "name");
+    out.push_back({{"name", name}, {"class_name", str_at(l, "class_name")}});
+  }
   return out;
 }
 
@@ -67,7 +81,7 @@ json inspect_keras(const std::string& path, wb::FileKind kind) {
     h = std::move(a.weights);
     try {
       cfg = json::parse(a.config_json);
-      version = json::parse(a.metadata_json).value("keras_version", "");
+      version = str_at(json::parse(a.metadata_json), "keras_version");
     } catch (const json::exception& e) {
       wb::fail(wb::ErrorKind::Malformed, std::string("config.json/metadata.json: ") + e.what(), path);
     }
@@ -193,7 +207,7 @@ json inspect_keras_json(const std::string& path) {
   try {
     json j = json::parse(wb::read_text_file(path));
     json f = {{"path", path}, {"format", "keras-json"}};
-    f["writer"] = {{"framework", "keras"}, {"version", j.value("keras_version", "")}, {"backend", j.value("backend", "")}};
+    f["writer"] = {{"framework", "keras"}, {"version", str_at(j, "keras_version")}, {"backend", str_at(j, "backend")}};
     f["data_format"] = data_format_from_config(j);
     f["layers"] = config_layers(j);
     f["tensors"] = json::array();

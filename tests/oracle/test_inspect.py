@@ -3,6 +3,7 @@ independent NDArray reader reading the same bytes."""
 import hashlib
 import io
 import os
+import shutil
 import unittest
 import zipfile
 
@@ -137,6 +138,42 @@ class InspectAllFixtures(unittest.TestCase):
         doc = inspect_json(fixture("tfkeras/lstm_weights_only.h5"))["files"][0]
         self.assertEqual(doc["inputs"], [])
         self.assertTrue(doc["tensors"])
+
+    def test_odd_model_config_still_lists_the_tensors(self):
+        # A model_config inspect cannot make sense of (nested 100,000 deep, null where an object
+        # belongs, a number where a name belongs) leaves the tensors readable: inspect lists them
+        # (checked against h5py), while convert refuses the file in one line.
+        import json
+        d = tmpdir("inspect_odd_config")
+        src = fixture("keras2/cnn_batch_norm.h5")
+        with h5py.File(src, "r") as f:
+            cfg = json.loads(f.attrs["model_config"])
+        layer_null = json.loads(json.dumps(cfg))
+        layer_null["config"][0]["config"] = None
+        name_number = json.loads(json.dumps(cfg))
+        name_number["config"][0]["config"]["name"] = 7
+        variants = {
+            "deep": '{"class_name":"Sequential","config":{"layers":' + "[" * 100000 + "]" * 100000 + "}}",
+            "top_null": json.dumps({"class_name": "Sequential", "config": None}),
+            "layer_null": json.dumps(layer_null),
+            "name_number": json.dumps(name_number),
+        }
+        want = [(t["name"], t["sha256"]) for t in inspect_json(src)["files"][0]["tensors"]]
+        self.assertEqual(len(want), 10)
+        for tag, text in variants.items():
+            with self.subTest(tag):
+                path = os.path.join(d, tag + ".h5")
+                shutil.copy(src, path)
+                with h5py.File(path, "r+") as f:
+                    del f.attrs["model_config"]
+                    f.attrs["model_config"] = text.encode()
+                doc = inspect_json(path)["files"][0]
+                self.assertEqual([(t["name"], t["sha256"]) for t in doc["tensors"]], want)
+                self.assertEqual(doc["inputs"], [])
+                p = run("convert", path, "--to", "mxnet", "-o", os.path.join(d, tag))
+                self.assertEqual(p.returncode, 3, p.stderr)
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+                self.assertIn(path, p.stderr)
 
     def test_legacy_v0_gold(self):
         # MXNet's own test: six arrays, each arange(128)
