@@ -106,9 +106,19 @@ void setup_demo(CLI::App& app) {
   auto* cmd = app.add_subcommand("demo", "Run the main job on an embedded sample model (keras-mxnet CNN -> MXNet -> Keras)");
   cmd->add_option("dir", *dir, "Directory for the generated files (default ./weightbridge-demo)");
   cmd->callback([dir] {
-    std::filesystem::create_directories(*dir);
+    namespace fs = std::filesystem;
+    if (dir->empty()) wb::fail(wb::ErrorKind::Usage, "demo: the directory name is empty");
+    if (fs::exists(*dir) && !fs::is_directory(*dir)) wb::fail(wb::ErrorKind::Usage, "not a directory (demo writes its files into it)", *dir);
+    fs::create_directories(*dir);
     const std::string src = *dir + "/sample_kerasmxnet.h5", mx = *dir + "/sample", back = *dir + "/sample_keras2.h5";
-    for (const auto& p : {src, mx + "-symbol.json", mx + "-0000.params", back}) std::filesystem::remove(p);
+    // The demo's own earlier outputs are replaced; anything else under those names is left alone.
+    const std::vector<std::string> outputs = {src, mx + "-symbol.json", mx + "-0000.params", back};
+    for (const auto& p : outputs) {
+      const fs::file_status st = fs::symlink_status(p);
+      if (fs::exists(st) && !fs::is_regular_file(st) && !fs::is_symlink(st))
+        wb::fail(wb::ErrorKind::Io, "exists and is not a file; the demo writes a file of this name (nothing was changed)", p);
+    }
+    for (const auto& p : outputs) fs::remove(p);
     write_sample(src);
     std::cout << "generated " << src << " (keras-mxnet 2.2.4.3, channels_first, MXNet-order kernels)\n";
     const wb::Model k = wb::load_model({src}, std::nullopt, {});

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <exception>
 #include <string>
@@ -53,6 +54,10 @@ int main(int argc, char** argv) {
     std::cout.flush();
     std::fprintf(stderr, "weightbridge: %s\n", e.format().c_str());
     return wb::exit_code(e.kind());
+  } catch (const std::filesystem::filesystem_error& e) {  // a directory or file the OS refused: an I/O error on that path
+    const std::error_code& ec = e.code();
+    std::fprintf(stderr, "weightbridge: %s: %s\n", e.path1().empty() ? "(empty path)" : e.path1().c_str(), ec.message().c_str());
+    return 5;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "weightbridge: out of memory\n");
     return 5;

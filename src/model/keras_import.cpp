@@ -178,6 +178,7 @@ KGraph parse_graph(const json& root) {
       if (!o.is_array() || o.empty() || !o[0].is_string()) bad_config("bad output_layers entry " + o.dump());
       g.outputs.push_back(tensor_ref(o, 2));
     }
+    if (g.outputs.empty()) bad_config("output_layers is empty: the model has no outputs");
     return g;
   }
   fail(ErrorKind::Unsupported, "model class '" + cls + "' is not supported");

@@ -1339,6 +1339,7 @@ Model import_mxnet(const mxnet::Symbol& sym, const mxnet::ParamsFile& params, co
     throw;
   }
   infer_unknown_input_shapes(c.m);
+  if (sym.heads.empty()) fail(ErrorKind::Malformed, "heads is empty: the graph has no outputs", symbol_path);
   std::map<std::string, std::string> output_permutes;  // a node that is several heads (a last h and its state) gets one
   for (const auto& h : sym.heads) {
     if (h.index != 0)

@@ -622,6 +622,11 @@ def _(d):
     return [sym_case("no nodes", {"nodes": [], "arg_nodes": [], "heads": []}, "no nodes")]
 
 
+@rule("symbol", "a graph without outputs")
+def _(d):
+    return [sym_case("heads []", good_symbol(extra=lambda s: s.update(heads=[])), "no outputs", cmds=(SYM_TO_KERAS,))]
+
+
 @rule("symbol", "unparsable attribute value")
 def _(d):
     return [sym_case("num_hidden 'two'", good_symbol(fc_attrs={"num_hidden": "two"}), "invalid integer", cmds=(SYM_TO_KERAS,)),
@@ -985,6 +990,13 @@ def _(d):
     return [arch_case("output 'nope'", functional([flayer("InputLayer", "in", [], batch_input_shape=[None, 3]),
                                                    flayer("Dense", "dense_1", ["in"], units=2)], ["nope"]),
                       "not a layer")]
+
+
+@rule("keras-json", "a model without outputs")
+def _(d):
+    return [arch_case("output_layers []", functional([flayer("InputLayer", "in", [], batch_input_shape=[None, 3]),
+                                                      flayer("Dense", "dense_1", ["in"], units=2)], []),
+                      "no outputs")]
 
 
 @rule("graph", "Keras kernel 0")

@@ -76,5 +76,37 @@ class Demo(unittest.TestCase):
         np.testing.assert_allclose(np.load(out), want, atol=1e-5, rtol=0)
 
 
+class DemoDirectoryErrors(unittest.TestCase):
+    def test_bad_directories_give_one_line_and_change_nothing(self):
+        d = tmpdir("demo_errors")
+        a_file = os.path.join(d, "a_file")
+        with open(a_file, "w") as f:
+            f.write("keep")
+        p = run("demo", a_file)
+        self.assertEqual((p.returncode, p.stderr), (2, "weightbridge: %s: not a directory (demo writes its files into it)\n" % a_file))
+        self.assertEqual(open(a_file).read(), "keep")
+        p = run("demo", "")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1)
+        # An output name taken by a directory (empty or not): exit 5, nothing removed.
+        for tag, content in (("empty", False), ("full", True)):
+            out = os.path.join(d, tag)
+            os.makedirs(os.path.join(out, "sample_keras2.h5"))
+            if content:
+                open(os.path.join(out, "sample_keras2.h5", "x"), "w").close()
+            with open(os.path.join(out, "sample_kerasmxnet.h5"), "w") as f:
+                f.write("old")
+            p = run("demo", out)
+            self.assertEqual(p.returncode, 5, p.stderr)
+            self.assertIn("sample_keras2.h5: exists and is not a file", p.stderr)
+            self.assertEqual(len(p.stderr.splitlines()), 1)
+            self.assertTrue(os.path.isdir(os.path.join(out, "sample_keras2.h5")))
+            self.assertEqual(open(os.path.join(out, "sample_kerasmxnet.h5")).read(), "old")
+        # A directory under a path that is a file: the OS refuses, an I/O error naming the path.
+        p = run("demo", os.path.join(a_file, "sub"))
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertIn(a_file, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1)
+
 if __name__ == "__main__":
     unittest.main()
