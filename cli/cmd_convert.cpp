@@ -303,7 +303,7 @@ void setup_convert(CLI::App& app, int& exit_status) {
                 "Fail (exit 4) when a BatchNorm layer's running statistics are at their initial values while gamma/beta are trained");
   cmd->add_flag("--accept-sigmoid-for-hard-sigmoid", o->sigmoid_for_hard_sigmoid,
                 "Export LSTM/GRU hard_sigmoid gates to MXNet's fused RNN as sigmoid (an approximation: outputs change)");
-  cmd->callback([o, &exit_status] { exit_status = run(*o) ? 0 : 1; });
+  cmd->callback([o, &exit_status] { exit_status = about_file(o->sources.front(), [&] { return run(*o); }) ? 0 : 1; });
 }
 
 }  // namespace wbcli

@@ -38,7 +38,7 @@ void print_output(const std::string& name, const wb::Array& a) {
 void run(const RunOptions& o) {
   wb::Model m = wb::load_model(o.sources, o.arch.empty() ? std::nullopt : std::optional<std::string>(o.arch),
                                import_options(o.kernel_flip, o.input_shape, o.flatten_order));
-  const wb::Engine engine(m);
+  const wb::Engine engine = about_file(o.sources.front(), [&] { return wb::Engine(m); });
   const auto& names = engine.input_names();
   if (o.inputs.size() != names.size())
     wb::fail(wb::ErrorKind::Usage, fmt::format("the model has {} input(s) but {} --input given", names.size(), o.inputs.size()));

@@ -42,7 +42,7 @@ wb::ImportOptions import_options(const std::string& kernel_flip, const std::vect
     io.kernel_flip = kernel_flip == "yes";
   }
   for (const auto& spec : input_shape) {
-    const auto eq = spec.find('=');
+    const auto eq = spec.rfind('=');  // dims never hold one: an input name may
     if (eq == std::string::npos) {
       if (io.input_shape) wb::fail(wb::ErrorKind::Usage, "--input-shape without a NAME= is given twice");
       io.input_shape = parse_shape(spec);

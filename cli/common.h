@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "weightbridge/convert.h"
+#include "weightbridge/error.h"
 #include "weightbridge/verify.h"
 
 namespace wbcli {
@@ -25,6 +26,18 @@ void apply_policy(const PolicyOptions& p, wb::ImportOptions& io);
 
 // A model input from a single .npy file (float or integer), as float32.
 wb::Array read_input(const std::string& path);
+
+// Runs f; an error it throws that names no file (a layer the exporter or the engine refuses, say)
+// is reported against `file`, the model it concerns. Usage errors stay as they are.
+template <class F>
+auto about_file(const std::string& file, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (wb::Error& e) {
+    if (e.kind() != wb::ErrorKind::Usage) e.in_file(file);
+    throw;
+  }
+}
 
 // Prints a verification result; returns true when it passed.
 bool print_verify(const wb::VerifyResult& r, const wb::VerifyOptions& opt);

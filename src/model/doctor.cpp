@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <regex>
 #include <set>
@@ -39,10 +41,28 @@ struct Report {
   }
 };
 
+// A word as a POSIX shell reads it back: as it is when it holds only safe characters, else in
+// single quotes (a fix's command can be pasted whatever the file or input is called).
+std::string shell_quote(const std::string& w) {
+  const bool safe = !w.empty() && std::all_of(w.begin(), w.end(), [](unsigned char c) {
+    return std::isalnum(c) || (c != 0 && std::strchr("_./:=,+-@%", c) != nullptr);
+  });
+  if (safe) return w;
+  std::string q = "'";
+  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
   return s;
+}
+
+std::string join_quoted(const std::vector<std::string>& v) {
+  std::vector<std::string> q;
+  for (const auto& x : v) q.push_back(shell_quote(x));
+  return join(q);
 }
 
 std::string preview(const std::vector<double>& v) {
@@ -362,6 +382,44 @@ void check_hard_sigmoid_slope(Report& r, const Node& n, const std::string& targe
   }
 }
 
+// --input-shape arguments that give every model input its unknown dims: a model input's own
+// shape, its known dims as numbers and each unknown one named by its place (T for the first axis,
+// the time axis of a sequence input; D1, D2... after it). A recurrent layer fed by an Input
+// directly fixes that input's feature axis by its kernel rows. Several inputs: NAME=dims each.
+std::string input_shape_args(const Model& m, const Node* feed, const Node& layer) {
+  std::vector<const Node*> inputs;
+  for (const auto& x : m.nodes)
+    if (x.op == "Input") inputs.push_back(&x);
+  const Weight* kernel = nullptr;
+  for (const auto& w : layer.weights)
+    if (w.role.size() >= 6 && w.role.compare(w.role.size() - 6, 6, "kernel") == 0 && w.role.find("recurrent") == std::string::npos)
+      kernel = &w;
+  const bool conv = layer.attrs.value("cell", "") == "convlstm";
+  std::string args;
+  for (const Node* in : inputs) {
+    const auto shape = in->attrs.find("shape");
+    if (shape == in->attrs.end() || !shape->is_array()) continue;
+    std::string spec;
+    bool open = false;
+    for (size_t i = 0; i < shape->size(); ++i) {
+      const json& d = (*shape)[i];
+      std::string v;
+      if (d.is_number_integer() && d.get<int64_t>() >= 1) v = d.dump();
+      else if (in == feed && !conv && kernel && i + 1 == shape->size() && kernel->tensor.shape.size() == 2)
+        v = std::to_string(kernel->tensor.shape[0]);
+      else open = true, v = i == 0 ? "T" : fmt::format("D{}", i);
+      spec += (spec.empty() ? "" : ",") + v;
+    }
+    if (open) args += " --input-shape " + shell_quote(inputs.size() > 1 ? in->name + "=" + spec : spec);
+  }
+  if (!args.empty()) return args;
+  // No model input is open (the unknown axis comes from inside the graph): the layer's own form.
+  const size_t rank = conv ? layer.attrs.value("rank", size_t{2}) : 0;
+  const std::string dims = std::string(",D1,D2,D3").substr(0, 3 * rank);
+  const bool cf = layer.attrs.value("data_format", "channels_last") == "channels_first";
+  return " --input-shape " + std::string(!conv ? "T,FEATURES" : cf ? "T,C" + dims : "T" + dims + ",C");
+}
+
 void check_rnn(Report& r, const Model& m, const std::string& target) {
   const bool to_mx = target == "mxnet";
   const auto shapes = infer_shapes(m);
@@ -473,10 +531,7 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
       if (known) T = in->second[0];
     }
     const bool unrolled = T >= 1;
-    // With several inputs, --input-shape names the one that feeds this layer.
     const Node* feed = n.inputs.empty() ? nullptr : m.find(n.inputs[0]);
-    const bool many = std::count_if(m.nodes.begin(), m.nodes.end(), [](const Node& x) { return x.op == "Input"; }) > 1;
-    const std::string input_spec = many ? (feed && feed->op == "Input" ? feed->name : std::string("INPUT")) + "=" : "";
     const char* sev = unrolled ? "info" : "error";
     const std::string how =
         unrolled ? fmt::format("convert writes this layer as exact per-time-step MXNet ops ({} step{}{}) instead of the fused RNN op", T,
@@ -485,31 +540,13 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
                                       "and the feature-map size are known, and the input's shape does not give them")
                         : std::string("convert can write it as exact per-time-step ops only when the sequence length is known, and the "
                                       "input's time axis is not");
-    const bool cf = a.value("data_format", "channels_last") == "channels_first";
-    const size_t rank = conv ? a.value("rank", size_t{2}) : 0;
-    const std::string dims = std::string(",D1,D2,D3").substr(0, 3 * rank);
-    std::string shape_spec = !conv ? "T,FEATURES" : cf ? "T,C" + dims : "T" + dims + ",C";
-    // --input-shape is the model input's shape: when one Input feeds the model (or this layer
-    // directly), write its known dims as numbers and name only the unknown ones (T first).
-    const Node* model_input = feed && feed->op == "Input" ? feed : nullptr;
-    if (!model_input && !many)
-      for (const auto& x : m.nodes)
-        if (x.op == "Input") model_input = &x;
-    if (model_input && model_input->attrs.contains("shape") && model_input->attrs.at("shape").is_array()) {
-      std::string spec;
-      int unknown = 0;
-      for (const auto& d : model_input->attrs.at("shape")) {
-        const bool known = d.is_number_integer() && d.get<int64_t>() >= 1;
-        spec += (spec.empty() ? "" : ",") + (known ? d.dump() : unknown++ == 0 ? std::string("T") : fmt::format("D{}", unknown - 1));
-      }
-      if (!spec.empty()) shape_spec = spec;
-    }
+    const std::string shape_args = input_shape_args(m, feed, n);
     const std::string exact_fix =
         unrolled ? r.convert("mxnet") + (conv ? " (exact; the MXNet model has a fixed sequence length and map size and reads back as "
                                                 "plain ops, not as a recurrent layer)"
                                               : " (exact; the MXNet model has a fixed sequence length and reads back as plain ops, "
                                                 "not as a recurrent layer)")
-                 : r.convert("mxnet", " --input-shape " + input_spec + shape_spec) +
+                 : r.convert("mxnet", shape_args) +
                        (conv ? " (exact, for those sizes), or keep the model in Keras" : " (exact, for that sequence length), or keep the model in Keras");
     bool named = false;
     const std::string ract = a.value("recurrent_activation", "sigmoid");
@@ -632,7 +669,7 @@ DoctorReport doctor(std::vector<std::string> files, const std::vector<std::strin
   const std::optional<std::string> arch_file = arch.empty() ? std::nullopt : std::optional<std::string>(arch);
   Report r;
   DoctorReport out;
-  r.files = join(files) + (arch.empty() ? "" : " --arch " + arch);
+  r.files = join_quoted(files) + (arch.empty() ? "" : " --arch " + shell_quote(arch));
   std::vector<FileKind> kinds;
   std::vector<std::optional<keras::H5File>> h5;
   std::vector<std::optional<mxnet::Symbol>> symbols;

@@ -309,6 +309,60 @@ class MxnetCannotCompute(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("verify: PASS", p.stdout)
 
+    def test_input_shape_fix_names_every_open_input_and_runs_in_a_shell(self):
+        # Each suggested command, with T and D<i> replaced by numbers, is run by a shell as a user
+        # would paste it: the model's every open input is given, known dims are filled in (the
+        # feature axis from the kernel rows of a GRU fed directly), input names and file names
+        # with spaces or quotes survive.
+        import re
+        import subprocess
+        from wbtest import BIN, write_functional
+        rng = np.random.default_rng(9)
+        rnd = lambda *s: rng.uniform(-0.5, 0.5, s).astype(np.float32)
+        gru_w = lambda c: [("kernel", rnd(c, 3 * U)), ("recurrent_kernel", rnd(U, 3 * U)), ("bias", rnd(3 * U))]
+        gru = cell_config("gru", "g", U, reset_after=False)
+        lstm = cell_config("lstm", "l", U, ra="hard_sigmoid")
+        lstm_w = [("kernel", rnd(3, 4 * U)), ("recurrent_kernel", rnd(U, 4 * U)), ("bias", rnd(4 * U))]
+        dense = {"units": 2, "activation": "linear", "use_bias": True}
+        convlstm = {"filters": 2, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "data_format": "channels_last",
+                    "dilation_rate": [1, 1], "activation": "tanh", "recurrent_activation": "hard_sigmoid", "use_bias": True,
+                    "return_sequences": False, "go_backwards": False, "stateful": False}
+        models = {
+            "two sequence inputs": ([("x", [None, C]), ("z", [None, 3])],
+                                    [("GRU", "gru_1", gru, ["x"], gru_w(C)), ("LSTM", "lstm_1", lstm, ["z"], lstm_w),
+                                     ("Concatenate", "cat", {"axis": -1}, ["gru_1", "lstm_1"], [])], ["cat"]),
+            "embedding of one of two inputs": ([("tok", [None]), ("y", [5])],
+                                               [("Embedding", "emb", {"input_dim": 20, "output_dim": 6}, ["tok"], [("embeddings", rnd(20, 6))]),
+                                                ("GRU", "gru_1", gru, ["emb"], gru_w(6)),
+                                                ("Dense", "d", dense, ["y"], [("kernel", rnd(5, 2)), ("bias", rnd(2))]),
+                                                ("Concatenate", "cat", {"axis": -1}, ["gru_1", "d"], [])], ["cat"]),
+            "feature axis open": ([("x", [None, None])], [("GRU", "gru_1", gru, ["x"], gru_w(C))], ["gru_1"]),
+            "convlstm map open": ([("v", [4, None, None, 3])],
+                                  [("ConvLSTM2D", "cl", convlstm, ["v"], [("kernel", rnd(3, 3, 3, 8)), ("recurrent_kernel", rnd(3, 3, 2, 8)),
+                                                                          ("bias", rnd(8))])], ["cl"]),
+            "input name with a space and '='": ([("my in=put", [None, C]), ("y", [5])],
+                                                [("GRU", "gru_1", gru, ["my in=put"], gru_w(C)),
+                                                 ("Dense", "d", dense, ["y"], [("kernel", rnd(5, 2)), ("bias", rnd(2))]),
+                                                 ("Concatenate", "cat", {"axis": -1}, ["gru_1", "d"], [])], ["cat"]),
+        }
+        for tag, (inputs, layers, outputs) in models.items():
+            with self.subTest(tag):
+                d = tmpdir("docrnn_fix_shell")
+                sub = os.path.join(d, "dir with space")
+                os.makedirs(sub)
+                src = os.path.join(sub, "it's $(no).h5")
+                write_functional(src, inputs, layers, outputs)
+                fixes = {f["fix"].split(" (")[0] for f in doctor(src, "--to", "mxnet", expect=1)["findings"]
+                         if "--input-shape" in f["fix"]}
+                self.assertEqual(len(fixes), 1, fixes)
+                cmd = re.sub(r"\bT\b", str(T), fixes.pop())
+                cmd = re.sub(r"\bD(\d)\b", lambda m: str(5 + int(m.group(1))), cmd)
+                self.assertNotIn("FEATURES", cmd)
+                cmd = cmd.replace("weightbridge ", "'%s' " % BIN, 1).replace(" -o model ", " -o '%s/mx' " % d)
+                p = subprocess.run(cmd, shell=True, capture_output=True, text=True, cwd=d)
+                self.assertEqual(p.returncode, 0, cmd + "\n" + p.stdout + p.stderr)
+                self.assertIn("verify: PASS", p.stdout)
+
     def test_hard_sigmoid_real_fixture_and_the_fix(self):
         d = tmpdir("docrnn_hs")
         src = fixture("keras2/simple_lstm_tf_model.h5")

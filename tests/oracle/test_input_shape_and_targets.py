@@ -42,6 +42,17 @@ class InputShape(unittest.TestCase):
         self.assertIn("this one has 2 (a, b)", p.stderr)
         self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
 
+    def test_open_time_axis_refused_naming_file_and_layer(self):
+        # fdeep's input_3 has an open time axis feeding an LSTM with hard_sigmoid gates: the MXNet
+        # export needs the sequence length; the one-line refusal names the source file and the layer.
+        d = tmpdir("input_shape_open_t")
+        p = run("convert", fixture(FDEEP), "--to", "mxnet", "-o", d + "/mx")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertTrue(p.stderr.startswith("weightbridge: %s: layer '" % fixture(FDEEP)), p.stderr)
+        self.assertIn("--input-shape", p.stderr)
+        self.assertEqual(os.listdir(d), [])
+
     def test_name_that_is_not_an_input(self):
         self.refused([FDEEP], ["input_9=6,4"], ["no input 'input_9'"])
 

@@ -109,3 +109,31 @@ def write_inputs_to_layer(path, inputs, cls, cfg, version="2.2.4"):
         for n in names + [cfg["name"]]:
             g.create_group(n).attrs["weight_names"] = np.zeros((0,), np.float64)
     return names
+
+
+def write_functional(path, inputs, layers, outputs, version="2.2.4"):
+    """A functional Keras 2 .h5: inputs [(name, shape without batch)]; layers [(class, name, config,
+    [inbound layer names], [(role, array)])] in order; outputs [layer names]. Weights are named
+    <layer>/<role>:0."""
+    import h5py
+    import numpy as np
+    cfg = [{"name": n, "class_name": "InputLayer", "config": {"name": n, "batch_input_shape": [None] + list(shape),
+                                                             "dtype": "float32"}, "inbound_nodes": []} for n, shape in inputs]
+    cfg += [{"name": name, "class_name": cls, "config": dict(c, name=name), "inbound_nodes": [[[i, 0, 0, {}] for i in inbound]]}
+            for cls, name, c, inbound, _ in layers]
+    mc = {"class_name": "Model", "config": {"name": "m", "layers": cfg, "input_layers": [[n, 0, 0] for n, _ in inputs],
+                                             "output_layers": [[o, 0, 0] for o in outputs]}}
+    weights = {n: [] for n, _ in inputs}
+    weights.update({name: ws for _, name, _, _, ws in layers})
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(mc).encode()
+        f.attrs["keras_version"] = version.encode()
+        f.attrs["backend"] = b"tensorflow"
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [n.encode() for n in weights]
+        for n, ws in weights.items():
+            lg = g.create_group(n)
+            names = ["%s/%s:0" % (n, role) for role, _ in ws]
+            lg.attrs["weight_names"] = [x.encode() for x in names] if ws else np.zeros((0,), np.float64)
+            for x, (_, a) in zip(names, ws):
+                lg.create_dataset(x, data=a)
