@@ -184,6 +184,17 @@ KGraph parse_graph(const json& root) {
   fail(ErrorKind::Unsupported, "model class '" + cls + "' is not supported");
 }
 
+// The dtype a layer config declares: Keras 2's string, or the name inside Keras 3's DTypePolicy
+// object ({"class_name": "DTypePolicy", "config": {"name": "float32"}}). A layer that declares
+// none has Keras' floatx, float32; a mixed policy ("mixed_float16") keeps float32 variables.
+std::string declared_dtype(const json& cfg) {
+  const json* d = cfg.is_object() && cfg.contains("dtype") ? &cfg["dtype"] : nullptr;
+  if (d && d->is_object() && d->contains("config") && (*d)["config"].is_object() && (*d)["config"].contains("name"))
+    d = &(*d)["config"]["name"];
+  const std::string name = d && d->is_string() ? d->get<std::string>() : "float32";
+  return name.rfind("mixed_", 0) == 0 ? "float32" : name;
+}
+
 // nlohmann converts a float to an integer with a plain cast, which is undefined beyond int64;
 // no layer attribute is that large, so such numbers (and absurd nesting) are refused up front.
 void check_numbers(const json& j, int depth) {
@@ -594,7 +605,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     for (size_t i = 1; i < shape.size(); ++i) dims.push_back(shape[i].is_null() ? -1 : shape[i].get<int64_t>());
     dims = given_input_shape(c.opt, n.name, dims);
     n.op = "Input";
-    n.attrs = {{"shape", dims}, {"dtype", cfg.value("dtype", "float32")}};
+    n.attrs = {{"shape", dims}, {"dtype", declared_dtype(cfg)}};
   } else if (cls == "Dense") {
     const int64_t units = cfg.contains("units") ? cfg["units"].get<int64_t>() : cfg.at("output_dim").get<int64_t>();
     const bool use_bias = cfg.contains("use_bias") ? cfg["use_bias"].get<bool>() : cfg.value("bias", true);
@@ -712,11 +723,7 @@ void cast_to_declared(Model& m, const KGraph& g) {
   for (const auto& k : g.layers) {
     Node* n = m.find(k.name);
     if (!n) continue;
-    // A layer that declares no dtype has Keras' floatx, float32.
-    const json d = k.cfg.contains("dtype") && !k.cfg["dtype"].is_null() ? k.cfg["dtype"] : json("float32");
-    std::string name = d.is_string() ? d.get<std::string>() : d.value("config", json::object()).value("name", "");
-    if (name.rfind("mixed_", 0) == 0) name = "float32";
-    const auto t = dtype_from_name(name);
+    const auto t = dtype_from_name(declared_dtype(k.cfg));
     if (!t) continue;
     for (auto& w : n->weights)
       if (w.tensor.dtype != *t && dtype_info(w.tensor.dtype).is_float) {

@@ -175,6 +175,30 @@ class InspectAllFixtures(unittest.TestCase):
                 self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
                 self.assertIn(path, p.stderr)
 
+    def test_input_dtype_as_a_keras3_dtype_policy(self):
+        # Keras 3 writes most layers' dtype as a DTypePolicy object; an InputLayer that does too
+        # still loads (inputs listed, the model converts and verifies).
+        import json
+        d = tmpdir("inspect_dtype_policy")
+        src = fixture("keras3/flownet_mlp.keras")
+        out = os.path.join(d, "policy.keras")
+        with zipfile.ZipFile(src) as z, zipfile.ZipFile(out, "w") as o:
+            for n in z.namelist():
+                data = z.read(n)
+                if n == "config.json":
+                    cfg = json.loads(data)
+                    first = cfg["config"]["layers"][0]
+                    self.assertEqual(first["class_name"], "InputLayer")
+                    shape = first["config"]["batch_shape"][1:]
+                    first["config"]["dtype"] = {"module": "keras", "class_name": "DTypePolicy",
+                                                "config": {"name": "float32"}, "registered_name": None}
+                    data = json.dumps(cfg).encode()
+                o.writestr(n, data)
+        doc = inspect_json(out)["files"][0]
+        self.assertEqual([(i["shape"], i["dtype"]) for i in doc["inputs"]], [(shape, "float32")])
+        p = run("convert", out, "--to", "mxnet", "-o", os.path.join(d, "mx"), "--verify", check=0)
+        self.assertIn("verify: PASS", p.stdout)
+
     def test_legacy_v0_gold(self):
         # MXNet's own test: six arrays, each arange(128)
         f = fixture("other/legacy_ndarray.v0")
