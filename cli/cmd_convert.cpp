@@ -1,6 +1,7 @@
 // weightbridge convert SRC... --to mxnet|keras -o OUT [--arch FILE] [--dtype ...] [--kernel-flip yes|no]
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <iostream>
@@ -184,6 +185,22 @@ bool run(const ConvertOptions& o) {
   if (!o.data_format.empty()) wb::rewrite_data_format(m, o.data_format);
   apply_dtype(m, o.dtype, o.sources.front());
   check_output_path(o);
+  // --verify runs both models on a random input: an input with an open dim is found now, before
+  // anything is written, not after the files are in place unchecked.
+  if (o.verify)
+    for (const auto& n : source.nodes) {
+      if (n.op != "Input") continue;
+      const auto& shape = n.attrs.at("shape");
+      const bool open = shape.empty() || std::any_of(shape.begin(), shape.end(), [](const json& d) {
+        return !d.is_number_integer() || d.get<int64_t>() < 1;
+      });
+      if (!open) continue;
+      std::string dims;
+      for (const auto& d : shape) dims += (dims.empty() ? "" : ", ") + (d.is_number_integer() && d.get<int64_t>() >= 1 ? d.dump() : "?");
+      wb::fail(wb::ErrorKind::Usage,
+               fmt::format("--verify runs both models on a random input, and input '{}' has an unknown dimension ({}): "
+                           "give{}, with numbers", n.name, dims, wb::input_shape_args(source, wb::Node{})));
+    }
   size_t n_tensors = 0;
   json manifest = json::array();
   std::vector<std::string> written;

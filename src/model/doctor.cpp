@@ -41,18 +41,6 @@ struct Report {
   }
 };
 
-// A word as a POSIX shell reads it back: as it is when it holds only safe characters, else in
-// single quotes (a fix's command can be pasted whatever the file or input is called).
-std::string shell_quote(const std::string& w) {
-  const bool safe = !w.empty() && std::all_of(w.begin(), w.end(), [](unsigned char c) {
-    return std::isalnum(c) || (c != 0 && std::strchr("_./:=,+-@%", c) != nullptr);
-  });
-  if (safe) return w;
-  std::string q = "'";
-  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
@@ -382,44 +370,6 @@ void check_hard_sigmoid_slope(Report& r, const Node& n, const std::string& targe
   }
 }
 
-// --input-shape arguments that give every model input its unknown dims: a model input's own
-// shape, its known dims as numbers and each unknown one named by its place (T for the first axis,
-// the time axis of a sequence input; D1, D2... after it). A recurrent layer fed by an Input
-// directly fixes that input's feature axis by its kernel rows. Several inputs: NAME=dims each.
-std::string input_shape_args(const Model& m, const Node* feed, const Node& layer) {
-  std::vector<const Node*> inputs;
-  for (const auto& x : m.nodes)
-    if (x.op == "Input") inputs.push_back(&x);
-  const Weight* kernel = nullptr;
-  for (const auto& w : layer.weights)
-    if (w.role.size() >= 6 && w.role.compare(w.role.size() - 6, 6, "kernel") == 0 && w.role.find("recurrent") == std::string::npos)
-      kernel = &w;
-  const bool conv = layer.attrs.value("cell", "") == "convlstm";
-  std::string args;
-  for (const Node* in : inputs) {
-    const auto shape = in->attrs.find("shape");
-    if (shape == in->attrs.end() || !shape->is_array()) continue;
-    std::string spec;
-    bool open = false;
-    for (size_t i = 0; i < shape->size(); ++i) {
-      const json& d = (*shape)[i];
-      std::string v;
-      if (d.is_number_integer() && d.get<int64_t>() >= 1) v = d.dump();
-      else if (in == feed && !conv && kernel && i + 1 == shape->size() && kernel->tensor.shape.size() == 2)
-        v = std::to_string(kernel->tensor.shape[0]);
-      else open = true, v = i == 0 ? "T" : fmt::format("D{}", i);
-      spec += (spec.empty() ? "" : ",") + v;
-    }
-    if (open) args += " --input-shape " + shell_quote(inputs.size() > 1 ? in->name + "=" + spec : spec);
-  }
-  if (!args.empty()) return args;
-  // No model input is open (the unknown axis comes from inside the graph): the layer's own form.
-  const size_t rank = conv ? layer.attrs.value("rank", size_t{2}) : 0;
-  const std::string dims = std::string(",D1,D2,D3").substr(0, 3 * rank);
-  const bool cf = layer.attrs.value("data_format", "channels_last") == "channels_first";
-  return " --input-shape " + std::string(!conv ? "T,FEATURES" : cf ? "T,C" + dims : "T" + dims + ",C");
-}
-
 void check_rnn(Report& r, const Model& m, const std::string& target) {
   const bool to_mx = target == "mxnet";
   const auto shapes = infer_shapes(m);
@@ -531,7 +481,6 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
       if (known) T = in->second[0];
     }
     const bool unrolled = T >= 1;
-    const Node* feed = n.inputs.empty() ? nullptr : m.find(n.inputs[0]);
     const char* sev = unrolled ? "info" : "error";
     const std::string how =
         unrolled ? fmt::format("convert writes this layer as exact per-time-step MXNet ops ({} step{}{}) instead of the fused RNN op", T,
@@ -540,14 +489,17 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
                                       "and the feature-map size are known, and the input's shape does not give them")
                         : std::string("convert can write it as exact per-time-step ops only when the sequence length is known, and the "
                                       "input's time axis is not");
-    const std::string shape_args = input_shape_args(m, feed, n);
+    const std::string shape_args = input_shape_args(m, n);
     const std::string exact_fix =
         unrolled ? r.convert("mxnet") + (conv ? " (exact; the MXNet model has a fixed sequence length and map size and reads back as "
                                                 "plain ops, not as a recurrent layer)"
                                               : " (exact; the MXNet model has a fixed sequence length and reads back as plain ops, "
                                                 "not as a recurrent layer)")
                  : r.convert("mxnet", shape_args) +
-                       (conv ? " (exact, for those sizes), or keep the model in Keras" : " (exact, for that sequence length), or keep the model in Keras");
+                       (conv ? " (T, D1, D2...: the sequence length and sizes the MXNet model will take, numbers; exact for "
+                               "those sizes), or keep the model in Keras"
+                             : " (T: the sequence length the MXNet model will take, a number; exact for it), or keep the model "
+                               "in Keras");
     bool named = false;
     const std::string ract = a.value("recurrent_activation", "sigmoid");
     if (cell != "simple" && cell != "convlstm" && ract == "hard_sigmoid") {
@@ -570,19 +522,17 @@ void check_rnn(Report& r, const Model& m, const std::string& target) {
             exact_fix, "gru-reset-after");
       named = true;
     }
-    // Anything else the fused op refuses (activation, merge mode, initial states, ConvLSTM...).
+    // Anything else the fused op refuses (other gate activations, merge mode, initial states,
+    // ConvLSTM...): the layer with the gaps named above taken away, asked again.
     Node probe = n;
-    probe.attrs["recurrent_activation"] = "sigmoid";
-    probe.attrs["reset_after"] = true;
-    try {
-      check_mxnet_rnn_expressible(probe);
-    } catch (const Error& e) {
-      if (!named || conv)
-        r.add(sev, "rnn", where, e.message() + ": " + how,
-              fmt::format("activation={}, merge_mode={}, return_sequences={}, inputs={}", a.value("activation", "tanh"),
-                          a.value("merge_mode", "-"), a.value("return_sequences", false), n.inputs.size()),
-              exact_fix, "mxnet-rnn");
-    }
+    if (ract == "hard_sigmoid") probe.attrs["recurrent_activation"] = "sigmoid";
+    if (cell == "gru") probe.attrs["reset_after"] = true;
+    if (const auto gap = mxnet_rnn_gap(probe); gap && (!named || conv))
+      r.add(sev, "rnn", where, *gap + ": " + how,
+            fmt::format("activation={}, recurrent_activation={}, merge_mode={}, return_sequences={}, inputs={}",
+                        a.value("activation", "tanh"), cell == "simple" ? std::string("-") : ract, a.value("merge_mode", "-"),
+                        a.value("return_sequences", false), n.inputs.size()),
+            exact_fix, "mxnet-rnn");
   }
 }
 

@@ -597,9 +597,8 @@ void emit_convlstm_unrolled(Ctx& c, const Node& n, Phys& out) {
   if (!known)
     fail(ErrorKind::Unsupported,
          fmt::format("{} is exported to MXNet as per-step Convolution ops, which needs a known sequence length and "
-                     "feature-map size; the input shape {} is not (give --input-shape T,{})",
-                     cls, in.empty() ? std::string("(unknown)") : shape_str(in),
-                     cf ? std::string("C") + std::string(",D1,D2,D3").substr(0, 3 * r) : std::string("D1,D2,D3,").substr(0, 3 * r) + "C"),
+                     "feature-map size; the input shape {} is not (give{}, the sizes the MXNet model will take)",
+                     cls, in.empty() ? std::string("(unknown)") : shape_str(in), input_shape_args(c.m, n)),
          {}, "layer '" + n.name + "'");
   const int64_t T = in[0], f = n.attrs.at("units").get<int64_t>();
   std::vector<int64_t> in_map, x_sp, out_sp;  // physical (C, spatial...) of a frame; spatial sizes in / out
@@ -656,7 +655,8 @@ void emit_rnn_unrolled(Ctx& c, const Node& n, Phys& out) {
   if (in.size() != 2 || in[0] < 1)
     fail(ErrorKind::Unsupported,
          "MXNet's fused RNN op cannot express this layer, and unrolling it into per-step ops needs a known sequence "
-         "length; the input's time axis is unknown (give --input-shape)",
+         "length; the input's time axis is unknown (give" + input_shape_args(c.m, n) + ", T the sequence length the MXNet "
+         "model will take)",
          {}, "layer '" + n.name + "'");
   // Each step is some 20 symbol nodes; longer sequences would make a symbol no one can load.
   constexpr int64_t kMaxSteps = 4096;

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <functional>
 
@@ -606,6 +608,58 @@ std::vector<std::string> sigmoid_for_hard_sigmoid(Model& m) {
       changed.push_back(n.name);
     }
   return changed;
+}
+
+// A word as a POSIX shell reads it back: as it is when it holds only safe characters, else in
+// single quotes (a fix's command can be pasted whatever the file or input is called).
+std::string shell_quote(const std::string& w) {
+  const bool safe = !w.empty() && std::all_of(w.begin(), w.end(), [](unsigned char c) {
+    return std::isalnum(c) || (c != 0 && std::strchr("_./:=,+-@%", c) != nullptr);
+  });
+  if (safe) return w;
+  std::string q = "'";
+  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// --input-shape arguments that give every model input its unknown dims: a model input's own
+// shape, its known dims as numbers and each unknown one named by its place (T for the first axis,
+// the time axis of a sequence input; D1, D2... after it). A recurrent layer fed by an Input
+// directly fixes that input's feature axis by its kernel rows. Several inputs: NAME=dims each.
+// Names and values are shell-quoted: the result can be pasted into a command line.
+std::string input_shape_args(const Model& m, const Node& layer) {
+  const Node* feed = layer.inputs.empty() ? nullptr : m.find(layer.inputs[0]);
+  std::vector<const Node*> inputs;
+  for (const auto& x : m.nodes)
+    if (x.op == "Input") inputs.push_back(&x);
+  const Weight* kernel = nullptr;
+  for (const auto& w : layer.weights)
+    if (w.role.size() >= 6 && w.role.compare(w.role.size() - 6, 6, "kernel") == 0 && w.role.find("recurrent") == std::string::npos)
+      kernel = &w;
+  const bool conv = layer.attrs.value("cell", "") == "convlstm";
+  std::string args;
+  for (const Node* in : inputs) {
+    const auto shape = in->attrs.find("shape");
+    if (shape == in->attrs.end() || !shape->is_array()) continue;
+    std::string spec;
+    bool open = false;
+    for (size_t i = 0; i < shape->size(); ++i) {
+      const json& d = (*shape)[i];
+      std::string v;
+      if (d.is_number_integer() && d.get<int64_t>() >= 1) v = d.dump();
+      else if (in == feed && !conv && kernel && i + 1 == shape->size() && kernel->tensor.shape.size() == 2)
+        v = std::to_string(kernel->tensor.shape[0]);
+      else open = true, v = i == 0 ? "T" : fmt::format("D{}", i);
+      spec += (spec.empty() ? "" : ",") + v;
+    }
+    if (open) args += " --input-shape " + shell_quote(inputs.size() > 1 ? in->name + "=" + spec : spec);
+  }
+  if (!args.empty()) return args;
+  // No model input is open (the unknown axis comes from inside the graph): the layer's own form.
+  const size_t rank = conv ? layer.attrs.value("rank", size_t{2}) : 0;
+  const std::string dims = std::string(",D1,D2,D3").substr(0, 3 * rank);
+  const bool cf = layer.attrs.value("data_format", "channels_last") == "channels_first";
+  return " --input-shape " + std::string(!conv ? "T,FEATURES" : cf ? "T,C" + dims : "T" + dims + ",C");
 }
 
 }  // namespace wb

@@ -71,4 +71,13 @@ Tensor concat_flat(const std::string& name, const std::vector<Tensor>& parts);
 // Returns the names of the nodes changed.
 std::vector<std::string> sigmoid_for_hard_sigmoid(Model& m);
 
+// ---- messages ----
+// A word as a POSIX shell reads it back: as it is when it holds only safe characters, else in
+// single quotes.
+std::string shell_quote(const std::string& w);
+// " --input-shape ..." arguments that give every open dim of the model's inputs, for a recurrent
+// layer whose export needs its sequence length: known dims as numbers, open ones named T (the
+// first axis), D1, D2... (rnn_rules.cpp).
+std::string input_shape_args(const Model& m, const Node& layer);
+
 }  // namespace wb

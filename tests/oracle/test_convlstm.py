@@ -385,7 +385,7 @@ class Generated(unittest.TestCase):
         p = run("convert", src, "--to", "mxnet", "-o", d + "/mx")
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertIn("layer 'conv_lstm'", p.stderr)
-        self.assertIn("--input-shape T,D1,D2,C", p.stderr)
+        self.assertIn("--input-shape T,5,4,2,", p.stderr)  # the model input's shape, the open time axis named
         self.assertEqual(len(p.stderr.strip().splitlines()), 1)
         self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
         p = run("doctor", src, "--to", "mxnet", "--json")

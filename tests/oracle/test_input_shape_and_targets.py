@@ -4,6 +4,7 @@ error (exit 2) before anything is written. doctor reports what convert would ref
 target (target/unsupported), and nothing for a model the target takes."""
 import json
 import os
+import re
 import unittest
 
 from test_locally_connected import write_model as write_lc
@@ -49,9 +50,44 @@ class InputShape(unittest.TestCase):
         p = run("convert", fixture(FDEEP), "--to", "mxnet", "-o", d + "/mx")
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
-        self.assertTrue(p.stderr.startswith("weightbridge: %s: layer '" % fixture(FDEEP)), p.stderr)
-        self.assertIn("--input-shape", p.stderr)
+        self.assertTrue(p.stderr.startswith("weightbridge: %s: layer 'lstm_15'" % fixture(FDEEP)), p.stderr)
+        self.assertIn("--input-shape input_3=T,4,", p.stderr)
         self.assertEqual(os.listdir(d), [])
+        # with the fused op's sigmoid gates accepted, the export needs no length, but --verify's random
+        # input does: refused before anything is written
+        p = run("convert", fixture(FDEEP), "--to", "mxnet", "-o", d + "/mx", "--accept-sigmoid-for-hard-sigmoid", "--verify")
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("input 'input_3' has an unknown dimension (?, 4): give --input-shape input_3=T,4", p.stderr)
+        self.assertEqual(os.listdir(d), [])
+        p = run("convert", fixture(FDEEP), "--to", "mxnet", "-o", d + "/mx", "--input-shape", "input_3=5,4", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("verify: PASS", p.stdout)
+
+    def test_doctor_names_every_layer_convert_writes_per_step(self):
+        # Every recurrent layer of the fdeep model whose gates are not sigmoid (read here from the
+        # model_config with h5py) is one MXNet's fused op cannot compute: convert notes it as
+        # written per step, and doctor has a finding for it that names the same gate activation.
+        import h5py
+        with h5py.File(fixture(FDEEP), "r") as f:
+            cfg = json.loads(f.attrs["model_config"])
+        gates = {}
+        for l in cfg["config"]["layers"]:
+            c = l["config"]["layer"]["config"] if l["class_name"] == "Bidirectional" else l["config"]
+            if l["class_name"] in ("LSTM", "GRU", "Bidirectional"):
+                gates[l["config"]["name"]] = c.get("recurrent_activation")
+        not_sigmoid = {n: g for n, g in gates.items() if g != "sigmoid"}
+        self.assertIn("relu", not_sigmoid.values())
+        d = tmpdir("doctor_fdeep_per_step")
+        p = run("convert", fixture(FDEEP), "--to", "mxnet", "-o", d + "/mx", "--input-shape", "input_3=5,4", check=0)
+        noted = set(re.findall(r"note: layer (\S+): written as exact per-time-step MXNet ops", p.stdout))
+        self.assertTrue(set(not_sigmoid) <= noted, (not_sigmoid, noted))
+        doc = json.loads(run("doctor", fixture(FDEEP), "--to", "mxnet", "--json", check=1).stdout)
+        for name, g in not_sigmoid.items():
+            with self.subTest(layer=name):
+                found = [f for f in doc["findings"] if f["kind"] == "rnn" and f["where"].startswith(name + " (")
+                         and f["code"] in ("hard-sigmoid", "mxnet-rnn")]
+                self.assertEqual(len(found), 1, found)
+                self.assertIn(g, found[0]["message"] if g == "hard_sigmoid" else found[0]["message"] + found[0]["evidence"])
 
     def test_name_that_is_not_an_input(self):
         self.refused([FDEEP], ["input_9=6,4"], ["no input 'input_9'"])
