@@ -5,6 +5,8 @@
 #include <array>
 #include <filesystem>
 #include <iostream>
+#include <regex>
+#include <sstream>
 
 #include "commands.h"
 #include "common.h"
@@ -39,6 +41,25 @@ struct ConvertOptions {
 
 using nlohmann::json;
 
+// "transpose(2, 3, 1, 0) then transpose(3, 2, 0, 1)": two permutations that cancel (a keras-mxnet
+// kernel already in MXNet's order) read as what they are, the tensor as stored.
+std::string simplify_transform(const std::string& t) {
+  static const std::regex two(R"(^transpose\(([0-9, ]+)\) then transpose\(([0-9, ]+)\)$)");
+  std::smatch m;
+  if (!std::regex_match(t, m, two)) return t;
+  auto ints = [](const std::string& s) {
+    std::vector<size_t> v;
+    std::stringstream ss(s);
+    for (std::string x; std::getline(ss, x, ',');) v.push_back(std::stoul(x));
+    return v;
+  };
+  const auto a = ints(m[1]), b = ints(m[2]);
+  if (a.size() != b.size()) return t;
+  for (size_t i = 0; i < b.size(); ++i)
+    if (b[i] >= a.size() || a[b[i]] != i) return t;
+  return "none (" + t + " cancel)";
+}
+
 // One manifest row: source tensor (as stored) -> target tensor (as written).
 // sha256s are computed only for --manifest (they read every tensor again).
 json manifest_row(const wb::Node* node, const wb::Weight* w, const std::string& role, const std::string& target_name,
@@ -53,7 +74,7 @@ json manifest_row(const wb::Node* node, const wb::Weight* w, const std::string& 
     if (with_sha) r["sha256_before"] = wb::sha256_hex(w->stored.load());
     std::string t = w->transform;
     if (!to_target.empty()) t += (t.empty() ? "" : " then ") + to_target;
-    r["transform"] = t.empty() ? "none" : t;
+    r["transform"] = t.empty() ? "none" : simplify_transform(t);
   } else {
     r["source_name"] = nullptr;
     r["transform"] = to_target;

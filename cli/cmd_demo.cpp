@@ -132,7 +132,7 @@ void setup_demo(CLI::App& app) {
     }
     std::cout << "\nwrote " << mx << "-symbol.json and " << mx << "-0000.params (" << ex.params.size() << " arrays)\n";
     const wb::Model m = wb::load_model({mx + "-symbol.json", mx + "-0000.params"}, std::nullopt, {});
-    show(m, "read the MXNet checkpoint back");
+    show(m, "read back the MXNet checkpoint weightbridge wrote (its symbol declares the MXNet version it targets)");
     std::cout << "\nforward pass: the keras-mxnet source and the MXNet checkpoint on the same input\n";
     const wb::VerifyOptions vopt;
     if (!print_verify(wb::verify_models(k, m, {}, vopt), vopt))

@@ -82,7 +82,7 @@ const char* const kDiffSeparator = "--b-side";
 void setup_diff(CLI::App& app, int& exit_status) {
   auto o = std::make_shared<DiffOptions>();
   auto* cmd = app.add_subcommand("diff", "Compare the tensors of two models (any formats): A... -- B...");
-  cmd->add_option("a", o->a, "Files of the first model")->required();
+  cmd->add_option("a", o->a, "Files of the first model (a weights-only Keras file with its model JSON)")->required();
   cmd->add_option(kDiffSeparator, o->b, "Files of the second model (written after --)")->expected(1, 1 << 20);
   cmd->add_flag("--json", o->json_out, "Print one JSON document");
   cmd->add_option("--kernel-flip-a", o->kernel_flip_a, "yes|no for a Keras 1 file on the a side");

@@ -312,7 +312,8 @@ void print_human(const json& f) {
   const json& w = f["writer"];
   std::cout << f["path"].get<std::string>() << "\n";
   std::cout << fmt::format("  format:      {}\n", f["format"].get<std::string>());
-  std::cout << fmt::format("  writer:      {} {}{}\n", w.value("framework", ""), w.value("version", ""),
+  const std::string version = w.value("version", "");
+  std::cout << fmt::format("  writer:      {}{}{}\n", w.value("framework", ""), version.empty() ? "" : " " + version,
                            w.value("backend", "").empty() ? "" : " (backend " + w.value("backend", "") + ")");
   if (f.contains("record_version"))
     std::cout << fmt::format("  records:     NDArray version {}, naming {}\n", f["record_version"].dump(), f.value("naming", ""));

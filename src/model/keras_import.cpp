@@ -768,7 +768,8 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
   m.prov.framework = keras_framework(file);
   if (keras1 && m.prov.version.empty()) m.prov.version = file.root_keras_version.empty() ? "1" : file.root_keras_version;
   if (config.is_null())
-    fail(ErrorKind::Unsupported, "weights-only file without an architecture: pass --arch MODEL.json (or a full model file)");
+    fail(ErrorKind::Unsupported, "weights-only file without an architecture: name its model JSON as another file (or give --arch with a "
+                                       "model JSON, .h5 or .keras), or use a full model file");
   // Keras 1 full-model saves carry no backend on the weights group; the root may have one.
   const std::string backend = file.backend.empty() ? file.root_backend : file.backend;
   Ctx c{file, opt, keras1, keras_mxnet, backend == "theano", false, {}, {}, &m, file.keras_version, false};

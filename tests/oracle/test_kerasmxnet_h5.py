@@ -101,6 +101,20 @@ class KerasMxnetH5(unittest.TestCase):
         np.testing.assert_array_equal(p["arg:conv2d_1_weight"], w["conv2d_1"][0][1])
         np.testing.assert_array_equal(p["arg:dense_1_weight"], w["dense_1"][0][1].T)
 
+    def test_manifest_calls_a_kernel_already_in_mxnet_order_untouched(self):
+        # keras-mxnet's kernel is read into Keras order and written back in MXNet's: the two
+        # transposes cancel, and the manifest says so (its bytes, hashed here, are the same).
+        import hashlib
+        d = tmpdir("kmx_manifest")
+        w = build(d + "/kmx.h5")
+        run("convert", d + "/kmx.h5", "--to", "mxnet", "-o", d + "/m", "--manifest", d + "/man.json", check=0)
+        rows = {r["source_name"]: r for r in json.load(open(d + "/man.json"))["tensors"]}
+        k = rows["conv2d_1/kernel1"]
+        self.assertTrue(k["transform"].startswith("none ("), k["transform"])
+        self.assertEqual(k["sha256_before"], hashlib.sha256(w["conv2d_1"][0][1].tobytes()).hexdigest())
+        self.assertEqual(k["sha256_after"], k["sha256_before"])
+        self.assertEqual(rows["dense_1/kernel1"]["transform"], "transpose(1, 0)")
+
 
 if __name__ == "__main__":
     unittest.main()
