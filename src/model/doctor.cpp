@@ -35,9 +35,13 @@ struct Report {
     findings.push_back(Finding{sev, kind, std::move(where), std::move(msg), std::move(evidence), std::move(fix), std::move(code)});
   }
   // The convert command towards `to` (keras3: the Keras 2 .h5, which Keras 3 load_model reads).
+  // Options every convert of this model needs whatever the fix (--kernel-flip for an ambiguous
+  // Keras 1 file: the most likely answer, which the kernel-flip finding explains).
+  std::string required;
   std::string convert(const std::string& to, const std::string& extra = {}) const {
+    const bool has_flip = extra.find("--kernel-flip") != std::string::npos;
     return "weightbridge convert " + files + (to == "mxnet" ? " --to mxnet -o model" : " --to keras -o fixed.h5") + extra +
-           " --verify";
+           (has_flip ? "" : required) + " --verify";
   }
 };
 
@@ -555,6 +559,7 @@ void check_kernel_flip(Report& r, const Error& e, const Model& m) {
   evidence += ". Keras 2's own load_weights flips Theano kernels only when the file records backend='theano', so this "
               "file loads into a Keras 2 model without complaint and predicts wrong";
   std::string run = "weightbridge run " + r.files;
+  r.required = th ? " --kernel-flip yes" : " --kernel-flip yes|no";
   r.add("error", "ambiguity", e.file() + (e.where().empty() ? "" : ": " + e.where()),
         "Keras 1 file without backend information: if Theano trained it, its convolution kernels must be flipped for "
         "TensorFlow/MXNet; if dmlc/keras (MXNet) did, they must not",

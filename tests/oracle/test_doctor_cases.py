@@ -267,6 +267,16 @@ class CaseB(unittest.TestCase):
         self.assertIn("verify: PASS", p.stdout)
         # towards MXNet the fix converts to MXNet
         self.assertIn("--to mxnet", coded(doctor(*files, "--to", "mxnet"), "kernel-flip")[0]["fix"])
+        # every other finding's convert carries the flag too: each runs as given
+        others = [x["fix"] for x in doc["findings"] if x is not f and "weightbridge convert" in x["fix"]]
+        self.assertTrue(others)
+        for fix in others:
+            conv = re.search(r"(weightbridge convert .*? --verify)", fix).group(1).split()
+            self.assertIn("--kernel-flip", conv)
+            conv[conv.index("-o") + 1] = d + "/other.h5"
+            p = run(*conv[1:])
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("verify: PASS", p.stdout)
 
 
 class Codes(unittest.TestCase):
