@@ -211,8 +211,8 @@ bool run(const ConvertOptions& o) {
   if (o.verify)
     for (const auto& n : source.nodes) {
       if (n.op != "Input") continue;
-      const auto& shape = n.attrs.at("shape");
-      const bool open = shape.empty() || std::any_of(shape.begin(), shape.end(), [](const json& d) {
+      const json shape = n.attrs.value("shape", json::array());
+      const bool open = !shape.is_array() || shape.empty() || std::any_of(shape.begin(), shape.end(), [](const json& d) {
         return !d.is_number_integer() || d.get<int64_t>() < 1;
       });
       if (!open) continue;
