@@ -123,16 +123,27 @@ Array matmul(const Array& a, const Array& b, bool ta, bool tb) {
 
 Array op_matmul(const OpArgs& a) {
   if (a.in.size() != 2) bad_input(fmt::format("MatMul takes two inputs, got {}", a.in.size()));
-  return matmul(*a.in[0], *a.in[1], a.node.attrs.value("transpose_a", false), a.node.attrs.value("transpose_b", false));
+  Array y = matmul(*a.in[0], *a.in[1], a.node.attrs.value("transpose_a", false), a.node.attrs.value("transpose_b", false));
+  if (const Array* scale = a.weight("scale")) {  // an attention scale read from MXNet (broadcast_mul by one number)
+    if (scale->data.size() != 1) bad_input("MatMul scale must be one number");
+    for (auto& v : y.data) v *= scale->data[0];
+  }
+  return y;
 }
 
-// Keras' dot-product Attention: softmax(q k^T) v over the last two axes.
+// Keras' dot-product Attention: softmax(q k^T) v over the last two axes; with use_scale the
+// scores are multiplied by the layer's one trained scalar first.
 Array op_attention(const OpArgs& a) {
   if (a.in.size() != 2 && a.in.size() != 3) bad_input(fmt::format("Attention takes 2 or 3 inputs, got {}", a.in.size()));
   const Array& q = *a.in[0];
   const Array& v = *a.in[1];
   const Array& k = a.in.size() == 3 ? *a.in[2] : v;
   Array w = matmul(q, k, false, true);
+  if (a.node.attrs.value("use_scale", false)) {  // scores times the trained scalar
+    const Array* scale = a.weight("scale");
+    if (!scale || scale->data.size() != 1) bad_input("Attention with use_scale needs one scale value");
+    for (auto& x : w.data) x *= scale->data[0];
+  }
   activate("softmax", nlohmann::json{{"axis", -1}}, w);
   return matmul(w, v, false, false);
 }

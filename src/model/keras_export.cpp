@@ -125,7 +125,7 @@ std::pair<std::string, json> layer_config(const Node& n) {
     return {"Concatenate", cfg};
   }
   if (op == "Attention") {
-    cfg.update({{"use_scale", false}, {"score_mode", "dot"}, {"dropout", n.attrs.value("dropout", 0.0)}});
+    cfg.update({{"use_scale", n.attrs.value("use_scale", false)}, {"score_mode", "dot"}, {"dropout", n.attrs.value("dropout", 0.0)}});
     return {"Attention", cfg};
   }
   if (auto family = convfam_keras_config(n, cfg)) return *family;  // conv_family.cpp

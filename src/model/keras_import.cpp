@@ -699,14 +699,20 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
       auto refuse = [&](const std::string& what) {
         fail(ErrorKind::Unsupported, "Attention with " + what + " is not supported yet", {}, "layer '" + n.name + "'");
       };
-      if (cfg.value("use_scale", false)) refuse("use_scale=True");
       if (cfg.value("score_mode", "dot") != "dot") refuse("score_mode '" + cfg.value("score_mode", "") + "'");
       if (cfg.value("causal", false) || k.call_kwargs.value("use_causal_mask", false)) refuse("a causal mask");
       if (k.call_kwargs.contains("mask") && !k.call_kwargs["mask"].is_null()) refuse("a mask");
       if (k.call_kwargs.value("return_attention_scores", false)) refuse("return_attention_scores=True");
       if (n.inputs.size() != 2 && n.inputs.size() != 3) bad_config("Attention takes [query, value] or [query, value, key]");
       n.op = "Attention";
-      n.attrs = {{"score_mode", "dot"}, {"use_scale", false}, {"dropout", cfg.value("dropout", 0.0)}};
+      const bool use_scale = cfg.value("use_scale", false);
+      n.attrs = {{"score_mode", "dot"}, {"use_scale", use_scale}, {"dropout", cfg.value("dropout", 0.0)}};
+      if (use_scale) {  // one trained scalar multiplies the scores (shape (), "scale")
+        bind_weights(c, n, {"scale"});
+        const Shape& s = n.weights[0].tensor.shape;
+        if (checked_numel(s) != 1) mapping_error(n.name, "scale " + shape_str(s) + " is not one number");
+        return;
+      }
     } else if (cls == "Concatenate" || (cls == "Merge" && cfg.value("mode", "") == "concat")) {
       n.op = "Concat";
       n.attrs = {{"axis", cfg.contains("axis") ? cfg["axis"] : cfg.value("concat_axis", json(-1))}};

@@ -822,11 +822,22 @@ void emit(Ctx& c, const Node& n) {
     const std::string dot = rank == 2 ? "dot" : "batch_dot";
     const int q = logical(c, n.inputs[0], n.name), v = logical(c, n.inputs.at(1), n.name);
     if (op == "MatMul") {
-      out.node = add_op(c, dot, n.name, {{"transpose_a", n.attrs.value("transpose_a", false) ? "True" : "False"},
-                                         {"transpose_b", n.attrs.value("transpose_b", false) ? "True" : "False"}}, {q, v});
+      const Weight* w = n.weight("scale");
+      out.node = add_op(c, dot, w ? n.name + "_product" : n.name,
+                        {{"transpose_a", n.attrs.value("transpose_a", false) ? "True" : "False"},
+                         {"transpose_b", n.attrs.value("transpose_b", false) ? "True" : "False"}}, {q, v});
+      if (w)
+        out.node = add_op(c, "broadcast_mul", n.name, {},
+                          {out.node, add_var(c, n.name + "_scale", reshaped(w->tensor, {1}), false, {n.name, "scale", "reshape to (1,)"})});
     } else {
       const int k = n.inputs.size() > 2 ? logical(c, n.inputs[2], n.name) : v;
-      const int scores = add_op(c, dot, n.name + "_scores", {{"transpose_b", "True"}}, {q, k});
+      int scores = add_op(c, dot, n.name + "_scores", {{"transpose_b", "True"}}, {q, k});
+      if (n.attrs.value("use_scale", false)) {  // Keras' scalar scale (shape ()) as a (1,) variable, broadcast
+        const Weight* w = n.weight("scale");
+        if (!w) fail(ErrorKind::Malformed, "Attention with use_scale has no scale weight", {}, "layer '" + n.name + "'");
+        const int sv = add_var(c, n.name + "_scale", reshaped(w->tensor, {1}), false, {n.name, "scale", "reshape to (1,)"});
+        scores = add_op(c, "broadcast_mul", n.name + "_scaled_scores", {}, {scores, sv});
+      }
       const int weights = add_op(c, "softmax", n.name + "_weights", {{"axis", "-1"}}, {scores});
       out.node = add_op(c, dot, n.name, {}, {weights, v});
     }

@@ -532,6 +532,33 @@ void op_add(Ctx& c, const SymNode& n, Value& out) {
   elementwise(c, n, out, "Add", json::object(), n.inputs.size());
 }
 
+// broadcast_mul(scores, one-number parameter), where the scores are a q k^T product read by
+// nothing else: Keras Attention's use_scale (weightbridge's own export of it). The scalar becomes
+// the product's "scale" weight (the engine applies it; fold_attention hands it to the Attention
+// layer). Otherwise an element-wise Multiply.
+void op_mul(Ctx& c, const SymNode& n, Value& out) {
+  if (n.op == "broadcast_mul" && n.inputs.size() == 2) {
+    const Value& a = input_value(c, n, 0);
+    const Value& b = input_value(c, n, 1);
+    Node* target = a.kind == Value::Layer ? c.m.find(a.layer) : nullptr;
+    const int src = n.inputs[0].node;
+    if (target && b.kind == Value::Param && target->op == "MatMul" && target->attrs.value("transpose_b", false) &&
+        !target->attrs.value("transpose_a", false) && !target->weight("scale") && src >= 0 &&
+        c.readers[static_cast<size_t>(src)] == 1 &&
+        std::none_of(c.sym.heads.begin(), c.sym.heads.end(), [&](const auto& h) { return h.node == src; })) {
+      const Tensor scale = take_param(c, n, 1, "scale");
+      if (checked_numel(scale.shape) == 1) {
+        target->weights.push_back(Weight{"scale", reshaped(scale, {}), b.param, "reshape to ()", {}});
+        out = a;
+        return;
+      }
+      node_error(ErrorKind::Unsupported, n, "broadcast_mul of a product by a parameter of " + shape_str(scale.shape) +
+                                                " values (one, an attention scale, is supported)");
+    }
+  }
+  elementwise(c, n, out, "Multiply", json::object(), 2);
+}
+
 void op_dot(Ctx& c, const SymNode& n, Value& out) {
   if (n.inputs.size() == 2 && input_value(c, n, 1).kind == Value::Layer) {  // two data tensors: a product
     if (n.op == "dot") {
@@ -1140,8 +1167,10 @@ void fold_attention(Model& m) {
       continue;
     const std::string q = scores->inputs.at(0), k = scores->inputs.at(1), v = out.inputs.at(1);
     const std::string drop_a = scores->name, drop_b = sm->name;
+    const Weight* scale = scores->weight("scale");
     out.op = "Attention";
-    out.attrs = {{"score_mode", "dot"}, {"use_scale", false}, {"dropout", 0.0}};
+    out.attrs = {{"score_mode", "dot"}, {"use_scale", scale != nullptr}, {"dropout", 0.0}};
+    if (scale) out.weights = {*scale};
     out.inputs = k == v ? std::vector<std::string>{q, v} : std::vector<std::string>{q, v, k};
     m.nodes.erase(std::remove_if(m.nodes.begin(), m.nodes.end(), [&](const Node& n) { return n.name == drop_a || n.name == drop_b; }),
                   m.nodes.end());
@@ -1246,7 +1275,7 @@ void walk(Ctx& c) {
         out = layer_value(in.layer, perm);
       } else if (n.op == "broadcast_add" || n.op == "elemwise_add" || n.op == "_Plus" || n.op == "_plus" || n.op == "ElementWiseSum" || n.op == "add_n") op_add(c, n, out);
       else if (n.op == "dot" || n.op == "batch_dot") op_dot(c, n, out);
-      else if (n.op == "elemwise_mul" || n.op == "_mul" || n.op == "_Mul" || n.op == "broadcast_mul") elementwise(c, n, out, "Multiply", json::object(), 2);
+      else if (n.op == "elemwise_mul" || n.op == "_mul" || n.op == "_Mul" || n.op == "broadcast_mul") op_mul(c, n, out);
       else if (n.op == "elemwise_sub" || n.op == "_minus" || n.op == "_Minus" || n.op == "broadcast_sub") elementwise(c, n, out, "Subtract", json::object(), 2);
       else if (n.op == "_maximum" || n.op == "_Maximum" || n.op == "broadcast_maximum") elementwise(c, n, out, "Maximum", json::object(), 2);
       else if (n.op == "_minimum" || n.op == "_Minimum" || n.op == "broadcast_minimum") elementwise(c, n, out, "Minimum", json::object(), 2);

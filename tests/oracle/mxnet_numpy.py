@@ -153,6 +153,8 @@ def evaluate(prefix, inputs):
             vals[i] = sum(x[1:], x[0])
         elif op == "elemwise_mul":
             vals[i] = x[0] * x[1]
+        elif op == "broadcast_mul":  # numpy broadcasting from the right, as MXNet's
+            vals[i] = x[0] * x[1]
         elif op == "_rminus_scalar":
             vals[i] = float(a["scalar"]) - x[0]
         elif op == "_div_scalar":

@@ -21,9 +21,9 @@ def softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
-def attention(q, v, k=None):
+def attention(q, v, k=None, scale=1.0):
     k = v if k is None else k
-    return softmax(q @ np.swapaxes(k, -1, -2)) @ v
+    return softmax(scale * (q @ np.swapaxes(k, -1, -2))) @ v
 
 
 def relu(x):
@@ -96,6 +96,48 @@ class Attention(unittest.TestCase):
                 p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
                 self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
+    def test_use_scale(self):
+        # use_scale=True: one trained scalar (Keras weight 'scale', shape ()) multiplies the scores
+        # before the softmax (tf.keras Attention._calculate_scores). MXNet: broadcast_mul by a (1,)
+        # variable, read back as the same layer with the same scalar.
+        rng = np.random.default_rng(12)
+        for with_key in (False, True):
+            with self.subTest(with_key=with_key):
+                d = tmpdir("attention_scale%d" % with_key)
+                shapes = {"q": (3, 4), "v": (5, 6), "k": (5, 4)} if with_key else {"q": (3, 4), "v": (5, 4)}
+                names = write_functional(d + "/m.h5", shapes, with_key)
+                scale = np.float32(2.75)
+                with h5py.File(d + "/m.h5", "a") as f:
+                    mc = json.loads(f.attrs["model_config"])
+                    mc["config"]["layers"][-1]["config"]["use_scale"] = True
+                    f.attrs["model_config"] = json.dumps(mc).encode()
+                    g = f["model_weights/att"]
+                    g.attrs["weight_names"] = [b"att/scale:0"]
+                    g.create_dataset("att/scale:0", data=scale)  # a scalar dataset, as Keras writes shape ()
+                feed = {n: rng.uniform(-1, 1, (2,) + shapes[n]).astype(np.float32) for n in names}
+                x64 = [feed[n].astype(np.float64) for n in names]
+                want = attention(x64[0], x64[1], x64[2] if with_key else None, scale=float(scale))
+                self.assertGreater(np.abs(want - attention(x64[0], x64[1], x64[2] if with_key else None)).max(), 1e-2)
+                args = ["run", d + "/m.h5"]
+                for n in names:
+                    np.save(d + "/%s.npy" % n, feed[n])
+                    args += ["--input", d + "/%s.npy" % n]
+                run(*args, "-o", d + "/y.npy", check=0)
+                np.testing.assert_allclose(np.load(d + "/y.npy"), want, atol=1e-5)
+                p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify")
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                (got,), sym = mxnet_numpy.evaluate(d + "/mx", feed)
+                np.testing.assert_allclose(got, want, atol=1e-5)
+                self.assertIn("broadcast_mul", {n["op"] for n in sym["nodes"]})
+                p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                with h5py.File(d + "/back.h5", "r") as f:
+                    att = [l for l in json.loads(f.attrs["model_config"])["config"]["layers"] if l["class_name"] == "Attention"]
+                    self.assertEqual(len(att), 1)
+                    self.assertTrue(att[0]["config"]["use_scale"])
+                back = [(l, w.shape, w.tobytes()) for l, _, w in keras_weight_list(d + "/back.h5")]
+                self.assertEqual(back, [(att[0]["config"]["name"], (), scale.tobytes())])
+
     def test_rank2_model_inputs(self):
         """Query and value straight from the model's inputs, rank 2: MXNet's dot reads a data
         variable as its second operand, and reads back as Attention."""
@@ -124,7 +166,7 @@ class Attention(unittest.TestCase):
 
     def test_what_is_refused(self):
         d = tmpdir("attention_refused")
-        cases = [({"use_scale": True}, {}, "use_scale=True"), ({"score_mode": "concat"}, {}, "score_mode 'concat'"),
+        cases = [({"score_mode": "concat"}, {}, "score_mode 'concat'"),
                  ({"causal": True}, {}, "causal mask"), ({}, {"use_causal_mask": True}, "causal mask")]
         for i, (cfg, kwargs, word) in enumerate(cases):
             with self.subTest(word=word):
