@@ -52,6 +52,23 @@ def write_functional(path, shapes, with_key):
 
 
 class Attention(unittest.TestCase):
+    def check_generated(self, d, names, feed, want, mx_op):
+        """d/m.h5 run on `feed` gives `want`; its MXNet export (holding an `mx_op` node) verifies and,
+        evaluated by mxnet_numpy, gives `want` too; the way back to Keras verifies."""
+        args = ["run", d + "/m.h5"]
+        for n in names:
+            np.save(d + "/%s.npy" % n, feed[n])
+            args += ["--input", d + "/%s.npy" % n]
+        run(*args, "-o", d + "/y.npy", check=0)
+        np.testing.assert_allclose(np.load(d + "/y.npy"), want, atol=1e-5)
+        p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        (got,), sym = mxnet_numpy.evaluate(d + "/mx", feed)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        self.assertIn(mx_op, {n["op"] for n in sym["nodes"]})
+        p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
     def test_real_fixture(self):
         d = tmpdir("attention_real")
         x = np.random.default_rng(3).uniform(-1, 1, (3, 22)).astype(np.float32)
@@ -82,19 +99,7 @@ class Attention(unittest.TestCase):
                 names = write_functional(d + "/m.h5", shapes, with_key)
                 feed = {n: rng.uniform(-1, 1, (2,) + shapes[n]).astype(np.float32) for n in names}
                 want = attention(*(feed[n].astype(np.float64) for n in names))
-                args = ["run", d + "/m.h5"]
-                for n in names:
-                    np.save(d + "/%s.npy" % n, feed[n])
-                    args += ["--input", d + "/%s.npy" % n]
-                run(*args, "-o", d + "/y.npy", check=0)
-                np.testing.assert_allclose(np.load(d + "/y.npy"), want, atol=1e-5)
-                p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify")
-                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-                (got,), sym = mxnet_numpy.evaluate(d + "/mx", feed)
-                np.testing.assert_allclose(got, want, atol=1e-5)
-                self.assertIn("batch_dot", {n["op"] for n in sym["nodes"]})
-                p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
-                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                self.check_generated(d, names, feed, want, "batch_dot")
 
     def test_use_scale(self):
         # use_scale=True: one trained scalar (Keras weight 'scale', shape ()) multiplies the scores
@@ -118,19 +123,7 @@ class Attention(unittest.TestCase):
                 x64 = [feed[n].astype(np.float64) for n in names]
                 want = attention(x64[0], x64[1], x64[2] if with_key else None, scale=float(scale))
                 self.assertGreater(np.abs(want - attention(x64[0], x64[1], x64[2] if with_key else None)).max(), 1e-2)
-                args = ["run", d + "/m.h5"]
-                for n in names:
-                    np.save(d + "/%s.npy" % n, feed[n])
-                    args += ["--input", d + "/%s.npy" % n]
-                run(*args, "-o", d + "/y.npy", check=0)
-                np.testing.assert_allclose(np.load(d + "/y.npy"), want, atol=1e-5)
-                p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify")
-                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-                (got,), sym = mxnet_numpy.evaluate(d + "/mx", feed)
-                np.testing.assert_allclose(got, want, atol=1e-5)
-                self.assertIn("broadcast_mul", {n["op"] for n in sym["nodes"]})
-                p = run("convert", d + "/mx-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
-                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                self.check_generated(d, names, feed, want, "broadcast_mul")
                 with h5py.File(d + "/back.h5", "r") as f:
                     att = [l for l in json.loads(f.attrs["model_config"])["config"]["layers"] if l["class_name"] == "Attention"]
                     self.assertEqual(len(att), 1)
