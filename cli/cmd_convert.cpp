@@ -290,9 +290,19 @@ bool run(const ConvertOptions& o) {
   json verify = nullptr;
   bool ok = true;
   if (o.verify) {
-    // The files just written, read back as any user would, against the source.
-    const wb::Model target = wb::load_model(written, std::nullopt, {});
-    const wb::VerifyResult r = wb::verify_models(source, target, {}, o.verify_opt);
+    // The files just written, read back as any user would, against the source. When the check
+    // itself cannot run (a weight the engine refuses, say), the unchecked files are taken away.
+    wb::VerifyResult r;
+    try {
+      const wb::Model target = wb::load_model(written, std::nullopt, {});
+      r = wb::verify_models(source, target, {}, o.verify_opt);
+    } catch (const wb::Error&) {
+      for (const auto& p : written) {
+        std::error_code ec;
+        if (std::filesystem::remove(p, ec)) std::cout << "removed " << p << " (--verify could not run)\n";
+      }
+      throw;
+    }
     std::cout << "verify (source vs written files):\n";
     bool f64 = false;
     for (const auto& n : source.nodes)

@@ -38,7 +38,7 @@ void print_output(const std::string& name, const wb::Array& a) {
 void run(const RunOptions& o) {
   wb::Model m = wb::load_model(o.sources, o.arch.empty() ? std::nullopt : std::optional<std::string>(o.arch),
                                import_options(o.kernel_flip, o.input_shape, o.flatten_order));
-  const wb::Engine engine = about_file(o.sources.front(), [&] { return wb::Engine(m); });
+  const wb::Engine engine(m);
   const auto& names = engine.input_names();
   if (o.inputs.size() != names.size())
     wb::fail(wb::ErrorKind::Usage, fmt::format("the model has {} input(s) but {} --input given", names.size(), o.inputs.size()));
@@ -79,7 +79,7 @@ void setup_run(CLI::App& app) {
   cmd->add_option("--kernel-flip", o->kernel_flip, "yes|no: whether a Keras 1 file's conv kernels are Theano (flipped) kernels");
   cmd->add_option("--input-shape", o->input_shape, "Input shape without batch, e.g. 3,224,224, when the files do not say; NAME=3,224,224 for one input of several (repeatable)");
   cmd->add_option("--flatten-order", o->flatten_order, "channels_first|channels_last: Flatten feature order when the file's metadata cannot tell");
-  cmd->callback([o] { run(*o); });
+  cmd->callback([o] { about_file(o->sources.front(), [&] { run(*o); }); });
 }
 
 }  // namespace wbcli

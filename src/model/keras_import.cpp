@@ -710,7 +710,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
       if (use_scale) {  // one trained scalar multiplies the scores (shape (), "scale")
         bind_weights(c, n, {"scale"});
         const Shape& s = n.weights[0].tensor.shape;
-        if (checked_numel(s) != 1) mapping_error(n.name, "scale " + shape_str(s) + " is not one number");
+        if (!s.empty()) mapping_error(n.name, "scale has shape " + shape_str(s) + "; Keras stores it as a scalar, shape ()");
         return;
       }
     } else if (cls == "Concatenate" || (cls == "Merge" && cfg.value("mode", "") == "concat")) {

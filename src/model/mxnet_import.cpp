@@ -541,13 +541,16 @@ void op_mul(Ctx& c, const SymNode& n, Value& out) {
     const Value& a = input_value(c, n, 0);
     const Value& b = input_value(c, n, 1);
     Node* target = a.kind == Value::Layer ? c.m.find(a.layer) : nullptr;
+    // The product itself (no pass-through node between), read by this node only and not an output.
     const int src = n.inputs[0].node;
+    const std::string src_op = src >= 0 && static_cast<size_t>(src) < c.sym.nodes.size() ? c.sym.nodes[static_cast<size_t>(src)].op : "";
     if (target && b.kind == Value::Param && target->op == "MatMul" && target->attrs.value("transpose_b", false) &&
-        !target->attrs.value("transpose_a", false) && !target->weight("scale") && src >= 0 &&
+        !target->attrs.value("transpose_a", false) && !target->weight("scale") && (src_op == "dot" || src_op == "batch_dot") &&
         c.readers[static_cast<size_t>(src)] == 1 &&
         std::none_of(c.sym.heads.begin(), c.sym.heads.end(), [&](const auto& h) { return h.node == src; })) {
       const Tensor scale = take_param(c, n, 1, "scale");
-      if (checked_numel(scale.shape) == 1) {
+      // One number that does not raise the product's rank (dot: 2 axes, batch_dot: 3, batch included).
+      if (checked_numel(scale.shape) == 1 && scale.shape.size() <= (src_op == "dot" ? 2u : 3u)) {
         target->weights.push_back(Weight{"scale", reshaped(scale, {}), b.param, "reshape to ()", {}});
         out = a;
         return;
@@ -648,6 +651,29 @@ int64_t softmax_axis(Ctx& c, const SymNode& n, int64_t axis) {
   if (!shape) node_error(ErrorKind::Unsupported, n, "softmax on a transposed tensor of unknown rank");
   const int64_t a = logical_axis(in, axis, shape->size() + 1);
   return a == static_cast<int64_t>(shape->size()) ? -1 : a;
+}
+
+// The softmax family, with the attributes that change what it computes: softmax's temperature
+// and length input are refused; SoftmaxActivation mode=channel and SoftmaxOutput (and its old
+// name Softmax) with multi_output are over axis 1, SoftmaxOutput with preserve_shape over the last
+// axis; otherwise both normalise everything but the batch axis together, which is one axis only
+// for a rank-2 input (refused for a larger known rank; an unknown shape is taken as rank 2).
+void op_softmax(Ctx& c, const SymNode& n, Value& out) {
+  int64_t axis = -1;
+  if (n.op == "softmax") {
+    const std::string t = attr(n, "temperature", "None");  // optional: "None" when unset
+    if (t != "None" && parse_float(t) != 1.0) node_error(ErrorKind::Unsupported, n, "softmax with a temperature other than 1");
+    if (parse_bool(attr(n, "use_length", "False"))) node_error(ErrorKind::Unsupported, n, "softmax with use_length");
+    axis = parse_int(attr(n, "axis", "-1"));
+  } else if (n.op == "SoftmaxActivation" ? attr(n, "mode", "instance") == "channel" : parse_bool(attr(n, "multi_output", "False"))) {
+    axis = 1;
+  } else if (n.op == "SoftmaxActivation" || !parse_bool(attr(n, "preserve_shape", "False"))) {  // per instance: flattened
+    const auto shape = shape_of(c, data_value(c, n, 0).layer);
+    if (shape && shape->size() > 1)
+      node_error(ErrorKind::Unsupported, n, fmt::format("{} over an input of shape {} normalises all its values together "
+                                                        "(MXNet flattens it), which has no Keras softmax form", n.op, shape_str(*shape)));
+  }
+  elementwise(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", softmax_axis(c, n, axis)}});
 }
 
 // Pad (constant 0) on N, C, spatial... -> ZeroPadding.
@@ -1283,12 +1309,7 @@ void walk(Ctx& c) {
       else if (n.op == "zeros_like") elementwise(c, n, out, "Scalar", json{{"fn", "zero"}, {"scalar", 0.0}});
       else if (n.op == "slice_axis") op_slice_axis(c, n, out);
       else if (n.op == "Concat" || n.op == "concat") simple(c, n, out, "Concat", {{"axis", parse_int(attr(n, "dim", "1"))}}, n.inputs.size());
-      else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") {
-        if (n.op == "SoftmaxActivation" && attr(n, "mode", "instance") == "channel")
-          elementwise(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", softmax_axis(c, n, 1)}});
-        else
-          elementwise(c, n, out, "Activation", {{"activation", "softmax"}, {"axis", softmax_axis(c, n, parse_int(attr(n, "axis", "-1")))}});
-      } else if (n.op == "LinearRegressionOutput" || n.op == "MAERegressionOutput") out = input_value(c, n, 0);
+      else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") op_softmax(c, n, out); else if (n.op == "LinearRegressionOutput" || n.op == "MAERegressionOutput") out = input_value(c, n, 0);
       else if (n.op == "LogisticRegressionOutput") elementwise(c, n, out, "Activation", {{"activation", "sigmoid"}});
       else if (n.op == "Reshape" || n.op == "reshape") op_reshape(c, n, out);
       else if (n.op == "Embedding") {

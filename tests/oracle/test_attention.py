@@ -131,6 +131,73 @@ class Attention(unittest.TestCase):
                 back = [(l, w.shape, w.tobytes()) for l, _, w in keras_weight_list(d + "/back.h5")]
                 self.assertEqual(back, [(att[0]["config"]["name"], (), scale.tobytes())])
 
+    def scaled_model(self, d, scale=np.float32(2.75)):
+        """A q (3, 4), v (5, 4) -> Attention(use_scale) Keras file in d/m.h5, its scale stored as given."""
+        write_functional(d + "/m.h5", {"q": (3, 4), "v": (5, 4)}, False)
+        with h5py.File(d + "/m.h5", "a") as f:
+            mc = json.loads(f.attrs["model_config"])
+            mc["config"]["layers"][-1]["config"]["use_scale"] = True
+            f.attrs["model_config"] = json.dumps(mc).encode()
+            f["model_weights/att"].attrs["weight_names"] = [b"att/scale:0"]
+            f["model_weights/att"].create_dataset("att/scale:0", data=scale)
+
+    def test_scale_forms_refused(self):
+        d = tmpdir("attention_scale_bad")
+        # Keras stores the scale as a scalar; a (1,) array is not what tf.keras load_weights takes
+        self.scaled_model(d, np.array([2.75], np.float32))
+        p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx")
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertIn("scale has shape (1,); Keras stores it as a scalar", p.stderr)
+        # an int32 scale: the engine cannot run it, so --verify cannot run; nothing is left behind
+        self.scaled_model(d, np.int32(3))
+        p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertEqual(sorted(os.listdir(d)), ["m.h5"])
+
+    def test_mxnet_scale_the_product_does_not_own(self):
+        # The scale folds into the product only when it multiplies the product itself: through a
+        # _copy whose source another head also reads, relu(q k^T) must stay unscaled, so the
+        # multiply is refused rather than folded (it would scale the other head too).
+        d = tmpdir("attention_scale_mx")
+        self.scaled_model(d)
+        run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", check=0)
+        with open(d + "/mx-symbol.json") as f:
+            sym = json.load(f)
+        nodes = sym["nodes"]
+        mul = next(i for i, n in enumerate(nodes) if n["op"] == "broadcast_mul")
+        scores = nodes[mul]["inputs"][0][0]
+        self.assertEqual(nodes[scores]["op"], "batch_dot")
+        nodes.append({"op": "_copy", "name": "scores_copy", "inputs": [[scores, 0, 0]]})
+        nodes.append({"op": "Activation", "name": "other", "attrs": {"act_type": "relu"}, "inputs": [[scores, 0, 0]]})
+        # the copy must come before its reader: rebuild the list in a valid order
+        order = list(range(mul)) + [len(nodes) - 2] + list(range(mul, len(nodes) - 2)) + [len(nodes) - 1]
+        new_index = {old: new for new, old in enumerate(order)}
+        nodes[mul]["inputs"][0] = [len(nodes) - 2, 0, 0]
+        sym["nodes"] = [dict(nodes[i], inputs=[[new_index[e[0]], e[1], e[2]] for e in nodes[i]["inputs"]]) for i in order]
+        sym["arg_nodes"] = [new_index[i] for i in sym["arg_nodes"]]
+        sym["heads"] = [[new_index[h[0]], 0, 0] for h in sym["heads"]] + [[len(nodes) - 1, 0, 0]]
+        sym.pop("node_row_ptr", None)
+        with open(d + "/edited-symbol.json", "w") as f:
+            json.dump(sym, f)
+        p = run("convert", d + "/edited-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5", "--verify")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("broadcast_mul", p.stderr)
+        self.assertFalse(os.path.exists(d + "/back.h5"))
+
+    def test_mxnet_softmax_temperature_refused(self):
+        d = tmpdir("attention_temperature")
+        self.scaled_model(d)
+        run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", check=0)
+        with open(d + "/mx-symbol.json") as f:
+            sym = json.load(f)
+        next(n for n in sym["nodes"] if n["op"] == "softmax")["attrs"]["temperature"] = "4"
+        with open(d + "/t-symbol.json", "w") as f:
+            json.dump(sym, f)
+        p = run("convert", d + "/t-symbol.json", d + "/mx-0000.params", "--to", "keras", "-o", d + "/back.h5")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("temperature", p.stderr)
+
     def test_rank2_model_inputs(self):
         """Query and value straight from the model's inputs, rank 2: MXNet's dot reads a data
         variable as its second operand, and reads back as Attention."""
