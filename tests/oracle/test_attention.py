@@ -141,6 +141,14 @@ class Attention(unittest.TestCase):
             f["model_weights/att"].attrs["weight_names"] = [b"att/scale:0"]
             f["model_weights/att"].create_dataset("att/scale:0", data=scale)
 
+    def scaled_symbol(self, name):
+        """The scaled model's MXNet export, written to tmpdir(name)/mx-*; returns the dir and the symbol."""
+        d = tmpdir(name)
+        self.scaled_model(d)
+        run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", check=0)
+        with open(d + "/mx-symbol.json") as f:
+            return d, json.load(f)
+
     def test_scale_forms_refused(self):
         d = tmpdir("attention_scale_bad")
         # Keras stores the scale as a scalar; a (1,) array is not what tf.keras load_weights takes
@@ -159,11 +167,7 @@ class Attention(unittest.TestCase):
         # The scale folds into the product only when it multiplies the product itself: through a
         # _copy whose source another head also reads, relu(q k^T) must stay unscaled, so the
         # multiply is refused rather than folded (it would scale the other head too).
-        d = tmpdir("attention_scale_mx")
-        self.scaled_model(d)
-        run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", check=0)
-        with open(d + "/mx-symbol.json") as f:
-            sym = json.load(f)
+        d, sym = self.scaled_symbol("attention_scale_mx")
         nodes = sym["nodes"]
         mul = next(i for i, n in enumerate(nodes) if n["op"] == "broadcast_mul")
         scores = nodes[mul]["inputs"][0][0]
@@ -186,11 +190,7 @@ class Attention(unittest.TestCase):
         self.assertFalse(os.path.exists(d + "/back.h5"))
 
     def test_mxnet_softmax_temperature_refused(self):
-        d = tmpdir("attention_temperature")
-        self.scaled_model(d)
-        run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", check=0)
-        with open(d + "/mx-symbol.json") as f:
-            sym = json.load(f)
+        d, sym = self.scaled_symbol("attention_temperature")
         next(n for n in sym["nodes"] if n["op"] == "softmax")["attrs"]["temperature"] = "4"
         with open(d + "/t-symbol.json", "w") as f:
             json.dump(sym, f)
