@@ -212,12 +212,14 @@ bool run(const ConvertOptions& o) {
     for (const auto& n : source.nodes) {
       if (n.op != "Input") continue;
       const json shape = n.attrs.value("shape", json::array());
-      const bool open = !shape.is_array() || shape.empty() || std::any_of(shape.begin(), shape.end(), [](const json& d) {
-        return !d.is_number_integer() || d.get<int64_t>() < 1;
-      });
-      if (!open) continue;
+      bool open = !shape.is_array() || shape.empty();
       std::string dims;
-      for (const auto& d : shape) dims += (dims.empty() ? "" : ", ") + (d.is_number_integer() && d.get<int64_t>() >= 1 ? d.dump() : "?");
+      for (const auto& d : shape) {
+        const bool known = d.is_number_integer() && d.get<int64_t>() >= 1;
+        open = open || !known;
+        dims += (dims.empty() ? "" : ", ") + (known ? d.dump() : "?");
+      }
+      if (!open) continue;
       wb::fail(wb::ErrorKind::Usage,
                fmt::format("--verify runs both models on a random input, and input '{}' has an unknown dimension ({}): "
                            "give{}, with numbers", n.name, dims, wb::input_shape_args(source, wb::Node{})));

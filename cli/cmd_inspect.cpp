@@ -254,31 +254,6 @@ bool starts_with_json_array(const std::string& path) {
   return i != std::string::npos && head[i] == '[';
 }
 
-json inspect_one(const std::string& path) {
-  const wb::FileKind k = wb::detect_file(path);
-  switch (k) {
-    case wb::FileKind::KerasH5:
-      try {
-        return inspect_keras(path, k);
-      } catch (const wb::Error& e) {
-        if (e.message().find("not a Keras weights file") == std::string::npos) throw;
-        return inspect_hdf5(path);
-      }
-    case wb::FileKind::KerasArchive: return inspect_keras(path, k);
-    case wb::FileKind::MxnetParams: return inspect_params(path);
-    case wb::FileKind::MxnetSymbol: return inspect_symbol(path);
-    case wb::FileKind::KerasJson: return inspect_keras_json(path);
-    case wb::FileKind::Unknown: break;
-  }
-  if (starts_with_json_array(path)) return inspect_json_data(path);
-  // Unknown content: a file named like a model gets its reader's own explanation.
-  const std::string ext = std::filesystem::path(path).extension().string();
-  if (ext == ".h5" || ext == ".hdf5" || ext == ".keras") return inspect_keras(path, wb::FileKind::KerasH5);
-  if (ext == ".params" || ext == ".nd" || ext == ".npz" || ext == ".npy") return inspect_params(path);
-  wb::fail(wb::ErrorKind::Unsupported,
-           "unrecognised file format: not HDF5, a zip, a symbol or model JSON, an MXNet NDArray list or .npy", path);
-}
-
 // The model's inputs (name, shape without batch, null for an unknown dim), when the file holds an
 // architecture that loads on its own: what a user needs to build an input for `run` or `verify`.
 // A file that does not load alone (weights only, a Keras 1 file that needs --kernel-flip...) gets
@@ -301,6 +276,35 @@ json model_inputs(const std::string& path) {
     return json::array();
   }
   return inputs;
+}
+
+json inspect_one(const std::string& path) {
+  const wb::FileKind k = wb::detect_file(path);
+  switch (k) {
+    case wb::FileKind::KerasH5:
+    case wb::FileKind::KerasArchive: {
+      json f;
+      try {
+        f = inspect_keras(path, k);
+      } catch (const wb::Error& e) {
+        if (k == wb::FileKind::KerasArchive || e.message().find("not a Keras weights file") == std::string::npos) throw;
+        return inspect_hdf5(path);
+      }
+      f["inputs"] = model_inputs(path);
+      return f;
+    }
+    case wb::FileKind::MxnetParams: return inspect_params(path);
+    case wb::FileKind::MxnetSymbol: return inspect_symbol(path);
+    case wb::FileKind::KerasJson: return inspect_keras_json(path);
+    case wb::FileKind::Unknown: break;
+  }
+  if (starts_with_json_array(path)) return inspect_json_data(path);
+  // Unknown content: a file named like a model gets its reader's own explanation.
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".h5" || ext == ".hdf5" || ext == ".keras") return inspect_keras(path, wb::FileKind::KerasH5);
+  if (ext == ".params" || ext == ".nd" || ext == ".npz" || ext == ".npy") return inspect_params(path);
+  wb::fail(wb::ErrorKind::Unsupported,
+           "unrecognised file format: not HDF5, a zip, a symbol or model JSON, an MXNet NDArray list or .npy", path);
 }
 
 std::string short_hash(const json& t) {
@@ -352,12 +356,7 @@ void setup_inspect(CLI::App& app) {
   cmd->add_flag("--json", opt->json_out, "Print one JSON document");
   cmd->callback([opt] {
     json files = json::array();
-    for (const auto& p : opt->files) {
-      json f = inspect_one(p);
-      const wb::FileKind k = wb::detect_file(p);
-      if (k == wb::FileKind::KerasH5 || k == wb::FileKind::KerasArchive) f["inputs"] = model_inputs(p);
-      files.push_back(std::move(f));
-    }
+    for (const auto& p : opt->files) files.push_back(inspect_one(p));
     if (opt->json_out) {
       std::cout << json{{"files", files}}.dump(2) << "\n";
     } else {

@@ -121,13 +121,16 @@ Array matmul(const Array& a, const Array& b, bool ta, bool tb) {
 
 }  // namespace
 
+// y times the node's one-number "scale" weight (an attention scale).
+static void apply_scale(const Array& scale, Array& y, const char* what) {
+  if (scale.data.size() != 1) bad_input(fmt::format("{} scale must be one number", what));
+  for (auto& x : y.data) x *= scale.data[0];
+}
+
 Array op_matmul(const OpArgs& a) {
   if (a.in.size() != 2) bad_input(fmt::format("MatMul takes two inputs, got {}", a.in.size()));
   Array y = matmul(*a.in[0], *a.in[1], a.node.attrs.value("transpose_a", false), a.node.attrs.value("transpose_b", false));
-  if (const Array* scale = a.weight("scale")) {  // an attention scale read from MXNet (broadcast_mul by one number)
-    if (scale->data.size() != 1) bad_input("MatMul scale must be one number");
-    for (auto& v : y.data) v *= scale->data[0];
-  }
+  if (const Array* scale = a.weight("scale")) apply_scale(*scale, y, "MatMul");  // read from MXNet: broadcast_mul by one number
   return y;
 }
 
@@ -141,8 +144,8 @@ Array op_attention(const OpArgs& a) {
   Array w = matmul(q, k, false, true);
   if (a.node.attrs.value("use_scale", false)) {  // scores times the trained scalar
     const Array* scale = a.weight("scale");
-    if (!scale || scale->data.size() != 1) bad_input("Attention with use_scale needs one scale value");
-    for (auto& x : w.data) x *= scale->data[0];
+    if (!scale) bad_input("Attention with use_scale has no scale weight");
+    apply_scale(*scale, w, "Attention");
   }
   activate("softmax", nlohmann::json{{"axis", -1}}, w);
   return matmul(w, v, false, false);

@@ -1309,7 +1309,8 @@ void walk(Ctx& c) {
       else if (n.op == "zeros_like") elementwise(c, n, out, "Scalar", json{{"fn", "zero"}, {"scalar", 0.0}});
       else if (n.op == "slice_axis") op_slice_axis(c, n, out);
       else if (n.op == "Concat" || n.op == "concat") simple(c, n, out, "Concat", {{"axis", parse_int(attr(n, "dim", "1"))}}, n.inputs.size());
-      else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") op_softmax(c, n, out); else if (n.op == "LinearRegressionOutput" || n.op == "MAERegressionOutput") out = input_value(c, n, 0);
+      else if (n.op == "softmax" || n.op == "SoftmaxActivation" || n.op == "SoftmaxOutput" || n.op == "Softmax") op_softmax(c, n, out);
+      else if (n.op == "LinearRegressionOutput" || n.op == "MAERegressionOutput") out = input_value(c, n, 0);
       else if (n.op == "LogisticRegressionOutput") elementwise(c, n, out, "Activation", {{"activation", "sigmoid"}});
       else if (n.op == "Reshape" || n.op == "reshape") op_reshape(c, n, out);
       else if (n.op == "Embedding") {

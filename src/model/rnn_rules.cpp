@@ -632,10 +632,7 @@ std::string input_shape_args(const Model& m, const Node& layer) {
   std::vector<const Node*> inputs;
   for (const auto& x : m.nodes)
     if (x.op == "Input") inputs.push_back(&x);
-  const Weight* kernel = nullptr;
-  for (const auto& w : layer.weights)
-    if (w.role.size() >= 6 && w.role.compare(w.role.size() - 6, 6, "kernel") == 0 && w.role.find("recurrent") == std::string::npos)
-      kernel = &w;
+  const Weight* kernel = layer.weight(layer.op == "Bidirectional" ? "forward_kernel" : "kernel");
   const bool conv = layer.attrs.value("cell", "") == "convlstm";
   std::string args;
   for (const Node* in : inputs) {

@@ -110,15 +110,8 @@ class Attention(unittest.TestCase):
             with self.subTest(with_key=with_key):
                 d = tmpdir("attention_scale%d" % with_key)
                 shapes = {"q": (3, 4), "v": (5, 6), "k": (5, 4)} if with_key else {"q": (3, 4), "v": (5, 4)}
-                names = write_functional(d + "/m.h5", shapes, with_key)
                 scale = np.float32(2.75)
-                with h5py.File(d + "/m.h5", "a") as f:
-                    mc = json.loads(f.attrs["model_config"])
-                    mc["config"]["layers"][-1]["config"]["use_scale"] = True
-                    f.attrs["model_config"] = json.dumps(mc).encode()
-                    g = f["model_weights/att"]
-                    g.attrs["weight_names"] = [b"att/scale:0"]
-                    g.create_dataset("att/scale:0", data=scale)  # a scalar dataset, as Keras writes shape ()
+                names = self.scaled_model(d, scale, shapes, with_key)
                 feed = {n: rng.uniform(-1, 1, (2,) + shapes[n]).astype(np.float32) for n in names}
                 x64 = [feed[n].astype(np.float64) for n in names]
                 want = attention(x64[0], x64[1], x64[2] if with_key else None, scale=float(scale))
@@ -131,15 +124,18 @@ class Attention(unittest.TestCase):
                 back = [(l, w.shape, w.tobytes()) for l, _, w in keras_weight_list(d + "/back.h5")]
                 self.assertEqual(back, [(att[0]["config"]["name"], (), scale.tobytes())])
 
-    def scaled_model(self, d, scale=np.float32(2.75)):
-        """A q (3, 4), v (5, 4) -> Attention(use_scale) Keras file in d/m.h5, its scale stored as given."""
-        write_functional(d + "/m.h5", {"q": (3, 4), "v": (5, 4)}, False)
+    def scaled_model(self, d, scale=np.float32(2.75), shapes=None, with_key=False):
+        """Inputs (default q (3, 4), v (5, 4)) -> Attention(use_scale) Keras file in d/m.h5, its scale
+        stored as given (a numpy scalar is a scalar dataset, as Keras writes shape ()); returns the
+        input names."""
+        names = write_functional(d + "/m.h5", shapes or {"q": (3, 4), "v": (5, 4)}, with_key)
         with h5py.File(d + "/m.h5", "a") as f:
             mc = json.loads(f.attrs["model_config"])
             mc["config"]["layers"][-1]["config"]["use_scale"] = True
             f.attrs["model_config"] = json.dumps(mc).encode()
             f["model_weights/att"].attrs["weight_names"] = [b"att/scale:0"]
             f["model_weights/att"].create_dataset("att/scale:0", data=scale)
+        return names
 
     def scaled_symbol(self, name):
         """The scaled model's MXNet export, written to tmpdir(name)/mx-*; returns the dir and the symbol."""
