@@ -35,7 +35,7 @@ std::vector<std::optional<int64_t>> optional_tuple(const std::string& s) {
   for (char ch : s + ",") {
     if (ch == '(' || ch == ')' || ch == '[' || ch == ']' || ch == ' ') continue;
     if (ch != ',') { cur += ch; continue; }
-    if (!cur.empty()) out.push_back(cur == "None" ? std::nullopt : std::optional<int64_t>(std::stoll(cur)));
+    if (!cur.empty()) out.push_back(cur == "None" ? std::nullopt : std::optional<int64_t>(parse_int(cur)));
     cur.clear();
   }
   return out;

@@ -195,14 +195,36 @@ std::string declared_dtype(const json& cfg) {
   return name.rfind("mixed_", 0) == 0 ? "float32" : name;
 }
 
+// Config keys whose numbers are counts, sizes or axes. nlohmann reads 17.5 as the integer 17, so
+// a fraction under one of these keys is refused here rather than truncated into a wrong model.
+bool integer_key(const std::string& k) {
+  static const std::set<std::string> keys = {
+      "units", "filters", "kernel_size", "strides", "dilation_rate", "pool_size", "padding", "cropping", "size",
+      "depth_multiplier", "groups", "batch_input_shape", "batch_shape", "input_shape", "input_dim", "output_dim",
+      "input_length", "target_shape", "dims", "axis", "axes", "shared_axes", "n", "output_padding", "num_heads",
+      "key_dim", "value_dim", "nb_filter", "nb_row", "nb_col", "filter_length", "subsample", "subsample_length",
+      "pool_length", "stride", "atrous_rate", "mode", "implementation"};
+  return keys.count(k) != 0;
+}
+
 // nlohmann converts a float to an integer with a plain cast, which is undefined beyond int64;
 // no layer attribute is that large, so such numbers (and absurd nesting) are refused up front.
-void check_numbers(const json& j, int depth) {
+// `key` is the nearest enclosing object key, `layer` the nearest enclosing "name".
+void check_numbers(const json& j, int depth, const std::string& key = "", const std::string& layer = "") {
   if (depth > 256) bad_config("nested more than 256 levels deep");
-  if (j.is_number_float() && !(std::fabs(j.get<double>()) < 9.2e18))
-    bad_config("number " + j.dump() + " is out of range");
-  if (j.is_structured())
-    for (const auto& v : j) check_numbers(v, depth + 1);
+  if (j.is_number_float()) {
+    const double v = j.get<double>();
+    if (!(std::fabs(v) < 9.2e18)) bad_config("number " + j.dump() + " is out of range");
+    if (integer_key(key) && v != std::floor(v))
+      bad_config((layer.empty() ? "" : "layer '" + layer + "': ") + "'" + key + "' holds " + j.dump() +
+                 ", which is not a whole number");
+  }
+  if (j.is_object()) {
+    const std::string here = j.contains("name") && j["name"].is_string() ? j["name"].get<std::string>() : layer;
+    for (const auto& [k, v] : j.items()) check_numbers(v, depth + 1, k, here);
+  } else if (j.is_array()) {
+    for (const auto& v : j) check_numbers(v, depth + 1, key, layer);
+  }
 }
 
 // Keras 3 weight-group names: snake_case(class) with _1, _2 for repeats (formats-keras.md 8.2).

@@ -131,7 +131,9 @@ Model load_keras(const std::string& weights_path, FileKind kind, const std::opti
     validate_model(m);
     return m;
   } catch (Error& e) {
-    e.in_file(weights_path);
+    // A fault in the architecture is reported against the file that holds it.
+    const bool in_config = arch && e.message().rfind("model config:", 0) == 0;
+    e.in_file(in_config ? *arch : weights_path);
     throw;
   }
 }

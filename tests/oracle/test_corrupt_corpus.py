@@ -630,7 +630,20 @@ def _(d):
 @rule("symbol", "unparsable attribute value")
 def _(d):
     return [sym_case("num_hidden 'two'", good_symbol(fc_attrs={"num_hidden": "two"}), "invalid integer", cmds=(SYM_TO_KERAS,)),
-            sym_case("no_bias 'maybe'", good_symbol(fc_attrs={"no_bias": "maybe"}), "invalid boolean", cmds=(SYM_TO_KERAS,))]
+            sym_case("no_bias 'maybe'", good_symbol(fc_attrs={"no_bias": "maybe"}), "invalid boolean", cmds=(SYM_TO_KERAS,)),
+            sym_case("num_hidden '2.5'", good_symbol(fc_attrs={"num_hidden": "2.5"}), "invalid integer", cmds=(SYM_TO_KERAS,)),
+            dict(sym_case("slice begin 1.5", slice_symbol("(None, None, 1.5, 0)"), "invalid integer \"1.5\"",
+                          cmds=(["convert", "{f}", "{d}/none.params", "--to", "keras", "-o", "{d}/out.h5"],)),
+                 aux={"none.params": list_file([], [])})]
+
+
+def slice_symbol(begin):
+    """data (1, 4, 8, 8) -> slice over the spatial axes (a Cropping2D): a graph without weights."""
+    return {"nodes": [{"op": "null", "name": "data", "attrs": {"__shape__": "(1, 4, 8, 8)"}, "inputs": []},
+                      {"op": "slice", "name": "crop", "attrs": {"begin": begin, "end": "(None, None, 7, 8)"},
+                       "inputs": [[0, 0, 0]]}],
+            "arg_nodes": [0], "node_row_ptr": [0, 1, 2], "heads": [[1, 0, 0]],
+            "attrs": {"mxnet_version": ["int", 10300]}}
 
 
 # Graph sanity: attributes checked before any shape arithmetic (exit 3, not a crash or exit 4).
@@ -959,6 +972,18 @@ def _(d):
 @rule("keras-json", "number out of range")
 def _(d):
     return [arch_case("units 1e300", keras_seq([dense_layer(units=1e300)]), "out of range")]
+
+
+@rule("keras-json", "fraction where a count belongs")
+def _(d):
+    # A JSON reader casting 2.5 to 2 would build a smaller model than the file describes.
+    return [arch_case("units 2.5", keras_seq([dense_layer(units=2.5)]),
+                      "arch.json: model config: layer 'dense_1': 'units' holds 2.5, which is not a whole number"),
+            arch_case("input dimension 3.5", keras_seq([dense_layer()], (None, 3.5)),
+                      "'batch_input_shape' holds 3.5"),
+            arch_case("kernel_size [3, 1.5]", keras_seq([{"class_name": "Conv2D", "config": {
+                "name": "dense_1", "filters": 2, "kernel_size": [3, 1.5]}}], (None, 8, 8, 3)),
+                "'kernel_size' holds 1.5")]
 
 
 @rule("keras-json", "duplicate layer name")
