@@ -442,12 +442,17 @@ std::optional<std::pair<std::string, json>> convfam_keras_config(const Node& n, 
   }
   if (n.op == "Cropping") {
     cfg.update({{"cropping", a.at("cropping")}, {"data_format", a.at("data_format")}});
-    if (a.at("rank") == 1) cfg.erase("data_format");
+    if (a.at("rank") == 1) {
+      require_keras_steps_axis(n, "Cropping1D");
+      cfg.erase("data_format");
+      cfg["cropping"] = a.at("cropping")[0];  // Cropping1D takes its one (before, after) pair
+    }
     return std::make_pair("Cropping" + rank + "D", cfg);
   }
   if (n.op == "UpSampling") {
     cfg.update({{"size", a.at("size")}, {"data_format", a.at("data_format")}});
     if (a.at("rank") == 1) {
+      require_keras_steps_axis(n, "UpSampling1D");
       cfg.erase("data_format");
       cfg["size"] = a.at("size")[0];
     }
@@ -455,6 +460,14 @@ std::optional<std::pair<std::string, json>> convfam_keras_config(const Node& n, 
     return std::make_pair("UpSampling" + rank + "D", cfg);
   }
   return std::nullopt;
+}
+
+void require_keras_steps_axis(const Node& n, const std::string& keras_class) {
+  if (n.attrs.value("data_format", std::string("channels_last")) == "channels_first")
+    fail(ErrorKind::Unsupported,
+         keras_class + " has no data_format (it acts on axis 1 of (batch, steps, features)); this one works on a "
+                       "channels_first tensor: convert with --data-format channels_last",
+         {}, "layer '" + n.name + "'");
 }
 
 }  // namespace wb

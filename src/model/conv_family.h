@@ -67,6 +67,9 @@ void convfam_import_keras(const std::string& cls, const nlohmann::json& cfg, boo
 
 // Keras export: class name and config for a family node (nullopt: not one of them).
 std::optional<std::pair<std::string, nlohmann::json>> convfam_keras_config(const Node& n, nlohmann::json cfg);
+// Keras' ZeroPadding1D, Cropping1D and UpSampling1D have no data_format: they act on axis 1 of
+// (batch, steps, features). A channels_first 1-D node is refused, naming the option that fixes it.
+void require_keras_steps_axis(const Node& n, const std::string& keras_class);
 
 // LocallyConnected1D/2D (Keras 1, Keras 2, tf.keras). The weight shapes for an input shape (without
 // batch, every dimension known); Malformed when the input is smaller than the kernel.

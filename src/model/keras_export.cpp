@@ -90,6 +90,11 @@ std::pair<std::string, json> layer_config(const Node& n) {
     return {fmt::format("Global{}Pooling{}D", n.attrs.at("pool_type") == "max" ? "Max" : "Average", n.attrs.at("rank").get<int>()), cfg};
   }
   if (op == "ZeroPadding") {
+    if (n.attrs.at("rank") == 1) {
+      require_keras_steps_axis(n, "ZeroPadding1D");
+      cfg["padding"] = n.attrs.at("padding")[0];  // ZeroPadding1D takes its one (left, right) pair
+      return {"ZeroPadding1D", cfg};
+    }
     cfg.update({{"padding", n.attrs.at("padding")}, {"data_format", n.attrs.value("data_format", "channels_last")}});
     return {fmt::format("ZeroPadding{}D", n.attrs.at("rank").get<int>()), cfg};
   }

@@ -685,6 +685,8 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     } else if (std::regex_match(cls, std::regex("ZeroPadding([123])D"))) {
       const int rank = cls[cls.size() - 2] - '0';
       json p = cfg.at("padding");
+      // ZeroPadding1D's pair is (left, right) of its one axis; 2D/3D pairs are per axis.
+      if (rank == 1 && p.is_array() && p.size() == 2 && p[0].is_number()) p = json::array({p});
       json pads = json::array();
       for (int i = 0; i < rank; ++i) {
         json pi = p.is_number() ? p : p[static_cast<size_t>(i)];

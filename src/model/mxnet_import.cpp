@@ -11,6 +11,7 @@
 #include <set>
 
 #include "model/conv_family.h"
+#include "model/mxnet_attrs.h"
 #include "model/rnn_rules.h"
 #include "model/transforms.h"
 #include "weightbridge/convert.h"
@@ -1232,6 +1233,7 @@ void walk(Ctx& c) {
     const SymNode& n = nodes[idx];
     Value& out = c.values[idx];
     try {
+      check_mxnet_attrs(n);
       for (const auto& e : n.inputs)  // other outputs than 0: only the fused RNN's states (op_reshape)
         if (e.index != 0 && !((n.op == "Reshape" || n.op == "reshape") && nodes[static_cast<size_t>(e.node)].op == "RNN"))
           node_error(ErrorKind::Unsupported, n, fmt::format("reads output {} of node '{}'; only output 0 is supported here",

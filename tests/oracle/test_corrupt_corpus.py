@@ -531,6 +531,12 @@ def sym_case(label, sym, phrase, cmds=(INSPECT, SYM_TO_KERAS)):
     return case(label, data, phrase, cmds=cmds, name="bad-symbol.json")
 
 
+def weightless_case(label, sym, phrase):
+    """A symbol without weights, converted with an empty parameter list."""
+    return dict(sym_case(label, sym, phrase, cmds=(["convert", "{f}", "{d}/none.params", "--to", "keras", "-o", "{d}/out.h5"],)),
+                aux={"none.params": list_file([], [])})
+
+
 def with_node(i, **kv):
     def f(sym):
         sym["nodes"][i].update(kv)
@@ -632,18 +638,28 @@ def _(d):
     return [sym_case("num_hidden 'two'", good_symbol(fc_attrs={"num_hidden": "two"}), "invalid integer", cmds=(SYM_TO_KERAS,)),
             sym_case("no_bias 'maybe'", good_symbol(fc_attrs={"no_bias": "maybe"}), "invalid boolean", cmds=(SYM_TO_KERAS,)),
             sym_case("num_hidden '2.5'", good_symbol(fc_attrs={"num_hidden": "2.5"}), "invalid integer", cmds=(SYM_TO_KERAS,)),
-            dict(sym_case("slice begin 1.5", slice_symbol("(None, None, 1.5, 0)"), "invalid integer \"1.5\"",
-                          cmds=(["convert", "{f}", "{d}/none.params", "--to", "keras", "-o", "{d}/out.h5"],)),
-                 aux={"none.params": list_file([], [])})]
+            weightless_case("slice begin 1.5", slice_symbol("(None, None, 1.5, 0)"), "invalid integer \"1.5\"")]
 
 
-def slice_symbol(begin):
+def slice_symbol(begin, step=None):
     """data (1, 4, 8, 8) -> slice over the spatial axes (a Cropping2D): a graph without weights."""
+    attrs = {"begin": begin, "end": "(None, None, 7, 8)"}
+    if step:
+        attrs["step"] = step
     return {"nodes": [{"op": "null", "name": "data", "attrs": {"__shape__": "(1, 4, 8, 8)"}, "inputs": []},
-                      {"op": "slice", "name": "crop", "attrs": {"begin": begin, "end": "(None, None, 7, 8)"},
-                       "inputs": [[0, 0, 0]]}],
+                      {"op": "slice", "name": "crop", "attrs": attrs, "inputs": [[0, 0, 0]]}],
             "arg_nodes": [0], "node_row_ptr": [0, 1, 2], "heads": [[1, 0, 0]],
             "attrs": {"mxnet_version": ["int", 10300]}}
+
+
+@rule("symbol", "operator attribute not interpreted")
+def _(d):
+    # MXNet's own loader rejects an unknown parameter; one that changes the result is refused
+    # rather than ignored.
+    return [sym_case("FullyConnected colour", good_symbol(fc_attrs={"colour": "red"}), "attribute 'colour'",
+                     cmds=(SYM_TO_KERAS,)),
+            weightless_case("slice step 2", slice_symbol("(None, None, 1, 0)", step="(None, None, 2, 1)"),
+                            "strided or reversed slice")]
 
 
 # Graph sanity: attributes checked before any shape arithmetic (exit 3, not a crash or exit 4).

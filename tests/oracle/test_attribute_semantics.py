@@ -1,0 +1,169 @@
+"""Attributes that change what a layer computes are applied or refused, never ignored.
+
+Findings of a breaker pass, each a silent wrong answer (exit 0): an MXNet slice's step was
+ignored, Dropout(mode='always') ran as identity, a Keras ZeroPadding1D pair (left, right) was read
+as symmetric padding. Fault class behind them: an attribute the reader does not interpret. The
+MXNet reader now accounts for every attribute of every operator it reads (read, inert at
+inference, or required at its neutral value), so any other attribute is refused. The 1-D Keras
+layers without a data_format (ZeroPadding1D, Cropping1D, UpSampling1D) are written with their own
+config form and refused on a channels_first tensor. Expected values come from numpy."""
+import json
+import os
+import unittest
+
+import h5py
+import numpy as np
+
+import ndarray_ref
+from test_break_new_ops import node, write_symbol
+from wbtest import run, tmpdir, write_sequential
+
+RS = np.random.RandomState(7)
+
+
+def run_model(d, model_files, x):
+    np.save(d + "/x.npy", x.astype(np.float32))
+    run("run", *model_files, "--input", d + "/x.npy", "-o", d + "/y.npy", check=0)
+    return np.load(d + "/y.npy")
+
+
+class AttributeGate(unittest.TestCase):
+    """MXNet: every attribute of a node is read, inert, or neutral; anything else is refused."""
+
+    def sym(self, tag, nodes, pairs=()):
+        d = tmpdir("attr_" + tag)
+        write_symbol(d + "/m-symbol.json", nodes)
+        ndarray_ref.save(d + "/m-0000.params", list(pairs))
+        return d, [d + "/m-symbol.json", d + "/m-0000.params"]
+
+    def refused(self, d, files, *words):
+        for args in (["run", *files, "--input", d + "/x.npy", "-o", d + "/out.npy"],
+                     ["convert", *files, "--to", "keras", "-o", d + "/out.h5"]):
+            np.save(d + "/x.npy", np.zeros((2, 3, 4, 5), np.float32))
+            p = run(*args)
+            lines = p.stderr.strip().splitlines()
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            self.assertEqual(len(lines), 1, p.stderr)
+            self.assertIn(files[0], lines[0])
+            for w in words:
+                self.assertIn(w, lines[0])
+            self.assertEqual([f for f in os.listdir(d) if f.startswith("out")], [])
+
+    def slice_nodes(self, step):
+        return [node("null", "data", __shape__="(0, 3, 4, 5)"),
+                node("slice", "crop", [0], begin="(None, None, 1, 0)", end="(None, None, 4, 5)", step=step)]
+
+    def test_slice_step(self):
+        for step in ("(1, 2, 1, 2)", "(None, None, None, -1)", "(None, None, None, 2)"):
+            d, files = self.sym("slice_step", self.slice_nodes(step))
+            self.refused(d, files, "step=" + step, "strided or reversed")
+        # Unit steps are the plain slice: x[:, :, 1:4, :].
+        d, files = self.sym("slice_unit", self.slice_nodes("(None, 1, 1, 1)"))
+        x = RS.randn(2, 3, 4, 5)
+        np.testing.assert_array_equal(run_model(d, files, x), x[:, :, 1:4, :].astype(np.float32))
+
+    def test_dropout_mode(self):
+        d, files = self.sym("dropout_always", [node("null", "data", __shape__="(0, 3, 4, 5)"),
+                                               node("Dropout", "drop", [0], p="0.5", mode="always")])
+        self.refused(d, files, "mode=always")
+        d, files = self.sym("dropout_training", [node("null", "data", __shape__="(0, 3, 4, 5)"),
+                                                 node("Dropout", "drop", [0], p="0.5", mode="training", axes="(2,)")])
+        x = RS.randn(2, 3, 4, 5)
+        np.testing.assert_array_equal(run_model(d, files, x), x.astype(np.float32))  # inference: identity
+
+    def test_channel_last_pooling_layout(self):
+        d, files = self.sym("pool_nhwc", [node("null", "data", __shape__="(0, 3, 4, 5)"),
+                                          node("Pooling", "pool", [0], kernel="(2, 2)", stride="(2, 2)", pool_type="max",
+                                               layout="NHWC")])
+        self.refused(d, files, "layout=NHWC")
+
+    def fc(self, **attrs):
+        return [node("null", "data", __shape__="(0, 3)"), node("null", "fc_weight"), node("null", "fc_bias"),
+                node("FullyConnected", "fc", [0, 1, 2], num_hidden="2", **attrs)]
+
+    def test_unknown_attribute_refused(self):
+        w, b = RS.randn(2, 3), RS.randn(2)
+        d, files = self.sym("fc_unknown", self.fc(colour="red"), [("arg:fc_weight", w), ("arg:fc_bias", b)])
+        self.refused(d, files, "attribute 'colour'", "fc")
+        d, files = self.sym("reshape_target", [node("null", "data", __shape__="(0, 3, 4, 5)"),
+                                               node("Reshape", "r", [0], shape="(0, -1)", target_shape="(0, 60)")])
+        self.refused(d, files, "target_shape")
+
+    def test_hidden_and_inert_attributes_accepted(self):
+        # Old writers' hidden keys without underscores (ctx_group, <input>_lr_mult), the new
+        # form, and cuDNN-only settings change nothing: y = x W^T + b.
+        w, b = RS.randn(2, 3), RS.randn(2)
+        nodes = self.fc(ctx_group="dev1", weight_lr_mult="0.1", __wd_mult__="0", __profiler_scope__="fc:")
+        d, files = self.sym("fc_hidden", nodes, [("arg:fc_weight", w), ("arg:fc_bias", b)])
+        x = RS.randn(4, 3)
+        w32, b32, x32 = (a.astype(np.float32) for a in (w, b, x))
+        np.testing.assert_allclose(run_model(d, files, x), x32 @ w32.T + b32, rtol=1e-6, atol=1e-6)
+        conv = [node("null", "data", __shape__="(0, 3, 6, 5)"), node("null", "c_weight"),
+                node("Convolution", "c", [0, 1], kernel="(3, 2)", num_filter="4", no_bias="True", workspace="512",
+                     cudnn_tune="fastest", cudnn_off="True")]
+        k = RS.randn(4, 3, 3, 2)
+        d, files = self.sym("conv_inert", conv, [("arg:c_weight", k)])
+        x = RS.randn(2, 3, 6, 5).astype(np.float32)
+        want = np.zeros((2, 4, 4, 4))
+        for i in range(4):
+            for j in range(4):
+                want[:, :, i, j] = np.einsum("nchw,ochw->no", x[:, :, i:i + 3, j:j + 2], k)
+        np.testing.assert_allclose(run_model(d, files, x), want, rtol=1e-5, atol=1e-5)
+
+
+class OneDimensionalKerasLayers(unittest.TestCase):
+    """ZeroPadding1D / Cropping1D / UpSampling1D: Keras' (before, after) pair and axis 1 only."""
+
+    def test_zero_padding_1d_pair(self):
+        x = RS.randn(2, 7, 3)
+        for pad in ([2, 1], [0, 3], [3, 0], 2):
+            d = tmpdir("zp1d")
+            write_sequential(d + "/m.h5", (7, 3), [("ZeroPadding1D", {"padding": pad}, [])])
+            lr = pad if isinstance(pad, list) else [pad, pad]
+            np.testing.assert_array_equal(run_model(d, [d + "/m.h5"], x), np.pad(x, ((0, 0), lr, (0, 0))).astype(np.float32))
+        # With a Conv1D after it (kernel (2, 3, 2), valid): length 7 + 2 + 1 - 1 = 9.
+        k, bias = RS.randn(2, 3, 2), RS.randn(2)
+        d = tmpdir("zp1d_conv")
+        write_sequential(d + "/m.h5", (7, 3), [("ZeroPadding1D", {"padding": [2, 1]}, []),
+                                               ("Conv1D", {"filters": 2, "kernel_size": [2], "padding": "valid", "use_bias": True,
+                                                           "activation": "linear", "strides": [1], "dilation_rate": [1],
+                                                           "data_format": "channels_last"},
+                                                [("kernel", k), ("bias", bias)])])
+        p = np.pad(x, ((0, 0), (2, 1), (0, 0))).astype(np.float32)
+        want = np.stack([np.einsum("ntc,tcf->nf", p[:, t:t + 2], k) for t in range(9)], axis=1) + bias
+        np.testing.assert_allclose(run_model(d, [d + "/m.h5"], x), want, rtol=1e-5, atol=1e-5)
+
+    def test_keras_export_of_1d_layers(self):
+        # MXNet (N, C, W) ops over W: refused as they are (Keras' 1-D layers act on axis 1),
+        # written in Keras' own form with --data-format channels_last.
+        x = RS.randn(2, 4, 8)
+        cases = {
+            "pad": (node("Pad", "pad", [0], mode="constant", pad_width="(0, 0, 0, 0, 2, 1)"), "ZeroPadding1D", "padding", [2, 1],
+                    np.pad(x, ((0, 0), (0, 0), (2, 1)))),
+            "crop": (node("slice", "crop", [0], begin="(None, None, 1)", end="(None, None, 6)"), "Cropping1D", "cropping",
+                     [1, 2], x[:, :, 1:6]),
+            "up": (node("repeat", "up", [0], repeats="3", axis="2"), "UpSampling1D", "size", 3, np.repeat(x, 3, axis=2)),
+        }
+        for tag, (op, cls, key, value, want) in cases.items():
+            d = tmpdir("onedim_" + tag)
+            write_symbol(d + "/m-symbol.json", [node("null", "data", __shape__="(0, 4, 8)"), op])
+            ndarray_ref.save(d + "/m-0000.params", [])
+            files = [d + "/m-symbol.json", d + "/m-0000.params"]
+            np.testing.assert_array_equal(run_model(d, files, x), want.astype(np.float32))
+            p = run("convert", *files, "--to", "keras", "-o", d + "/out.h5")
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            self.assertIn(cls + " has no data_format", p.stderr)
+            self.assertIn("--data-format channels_last", p.stderr)
+            self.assertFalse(os.path.exists(d + "/out.h5"))
+            run("convert", *files, "--to", "keras", "-o", d + "/k.h5", "--data-format", "channels_last", "--verify", check=0)
+            with h5py.File(d + "/k.h5", "r") as f:
+                layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+            cfg = [l for l in layers if l["class_name"] == cls][0]["config"]
+            self.assertEqual(cfg[key], value)
+            self.assertNotIn("data_format", cfg)
+            got = run_model(d, [d + "/k.h5"], x.transpose(0, 2, 1))
+            np.testing.assert_array_equal(got, want.transpose(0, 2, 1).astype(np.float32))
+
+
+if __name__ == "__main__":
+    unittest.main()
