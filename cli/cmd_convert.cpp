@@ -85,7 +85,7 @@ json manifest_row(const wb::Node* node, const wb::Weight* w, const std::string& 
 json verify_json(const wb::VerifyResult& r, const wb::VerifyOptions& opt) {
   json outs = json::array();
   for (const auto& c : r.outputs)
-    outs.push_back({{"a", c.name_a}, {"b", c.name_b}, {"shape", c.shape}, {"max_abs", c.max_abs}, {"max_rel", c.max_rel},
+    outs.push_back({{"a", c.name_a}, {"b", c.name_b}, {"shape", c.shape}, {"shape_b", c.shape_b}, {"max_abs", c.max_abs}, {"max_rel", c.max_rel},
                     {"within", c.within}});
   return {{"ok", r.ok}, {"input", r.input_description}, {"atol", opt.atol}, {"rtol", opt.rtol}, {"outputs", outs},
           {"first_divergence", r.first_divergence.empty() ? json(nullptr) : json(r.first_divergence)}};

@@ -96,6 +96,11 @@ bool print_verify(const wb::VerifyResult& r, const wb::VerifyOptions& opt) {
   std::cout << "input: " << r.input_description << "\n";
   for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
   for (const auto& c : r.outputs) {
+    if (c.shape != c.shape_b) {
+      std::cout << fmt::format("output {} vs {}: shapes differ, {} vs {} (OUTSIDE)\n", c.name_a, c.name_b,
+                               wb::shape_str(c.shape), wb::shape_str(c.shape_b));
+      continue;
+    }
     std::cout << fmt::format("output {} vs {}: shape {}, max abs error {:.3g}, max rel error {:.3g} ({} atol {:g} + rtol {:g})\n",
                              c.name_a, c.name_b, wb::shape_str(c.shape), c.max_abs, c.max_rel,
                              c.within ? "within" : "OUTSIDE", opt.atol, opt.rtol);

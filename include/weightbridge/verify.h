@@ -20,7 +20,7 @@ struct VerifyOptions {
 
 struct OutputComparison {
   std::string name_a, name_b;
-  Shape shape;
+  Shape shape, shape_b;  // they differ only when the models disagree on the output's shape
   double max_abs = 0, max_rel = 0;
   size_t worst_index = 0;
   float worst_a = 0, worst_b = 0;

@@ -107,6 +107,7 @@ Array input_for(const Array& a, const Node& b_in, const std::string& format_a, c
 OutputComparison compare(const Array& a, const Array& b, const VerifyOptions& opt) {
   OutputComparison c;
   c.shape = a.shape;
+  c.shape_b = b.shape;
   if (a.shape != b.shape) {
     c.within = false;
     c.max_abs = INFINITY;

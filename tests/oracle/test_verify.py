@@ -4,7 +4,7 @@ import unittest
 import numpy as np
 
 from test_diff import rewrite_params
-from wbtest import fixture, run, tmpdir
+from wbtest import fixture, run, tmpdir, write_sequential
 
 
 class Verify(unittest.TestCase):
@@ -44,6 +44,18 @@ class Verify(unittest.TestCase):
             return a
         out = self.verify_mutated("verify_conv", mutate)
         self.assertIn("first divergence: layer 'conv2d_1'", out)
+
+    def test_output_shapes_that_differ_are_named(self):
+        # Two models on one (5,) input with 3 and 2 outputs: the comparison names both shapes.
+        d = tmpdir("verify_shapes")
+        rs = np.random.RandomState(3)
+        for name, units in (("a", 3), ("b", 2)):
+            write_sequential("%s/%s.h5" % (d, name), (5,), [("Dense", {"units": units, "activation": "linear", "use_bias": True},
+                                                              [("kernel", rs.randn(5, units)), ("bias", rs.randn(units))])])
+        p = run("verify", d + "/a.h5", "--against", d + "/b.h5")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("shapes differ, (2, 3) vs (2, 2)", p.stdout)
+        self.assertIn("verify: FAIL", p.stdout)
 
     def test_tolerance_and_exit_codes(self):
         d, src = self.converted("verify_tol")
