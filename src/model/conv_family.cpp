@@ -225,6 +225,8 @@ void import_depthwise(const json& cfg, bool kmx, Node& n, std::vector<Weight> ws
 }
 
 void import_norm(const std::string& cls, const json& cfg, Node& n, std::vector<Weight> ws) {
+  // Keras 3's rms_scaling divides by a root mean square without centring: another computation.
+  if (cfg.value("rms_scaling", false)) refuse(n, "LayerNormalization with rms_scaling=True is not supported");
   const bool scale = cfg.value("scale", true), center = cfg.value("center", true);
   n.attrs = {{"epsilon", cfg.value("epsilon", 1e-3)}, {"center", center}, {"scale", scale}};
   if (cls == "LayerNormalization") {

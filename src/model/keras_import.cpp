@@ -63,12 +63,26 @@ std::string data_format_of(const json& cfg) {
   return "channels_last";
 }
 
+// Keras 1 spells a layer's data_format as dim_ordering th|tf; every reader of data_format sees it.
+void normalise_dim_ordering(json& cfg) {
+  if (!cfg.is_object() || cfg.contains("data_format") || !cfg.contains("dim_ordering") || !cfg["dim_ordering"].is_string()) return;
+  const std::string d = cfg["dim_ordering"];
+  if (d == "th") cfg["data_format"] = "channels_first";
+  if (d == "tf") cfg["data_format"] = "channels_last";
+}
+
 std::string activation_of(const json& cfg) {
   if (!cfg.contains("activation") || cfg["activation"].is_null()) return "linear";
   const json& a = cfg["activation"];
   if (a.is_string()) return a;
-  if (a.is_object() && a.contains("config") && a["config"].contains("name")) return a["config"]["name"];
-  if (a.is_object() && a.contains("class_name")) return a["class_name"];
+  // Keras 3 may serialise a built-in activation function as {"class_name": "function", "config": "relu", ...}.
+  if (a.is_object() && a.value("class_name", json()) == "function" && a.contains("config") && a["config"].is_string())
+    return a["config"];
+  // A layer object used as the activation (tf.keras Dense(activation=ReLU(max_value=1))): its own
+  // config, not its name, says what it computes.
+  if (a.is_object() && a.contains("class_name"))
+    fail(ErrorKind::Unsupported, "the activation is a " + a["class_name"].dump() + " layer object, which is not supported; "
+                                 "only named activation functions are");
   bad_config("unreadable activation " + a.dump());
 }
 
@@ -125,6 +139,16 @@ std::vector<std::string> inbound_of(const json& entry) {
       }
     };
     if (call.contains("args")) walk(call["args"]);
+    // Keyword tensors: initial_state follows the data as the recurrent layer's extra inputs (the
+    // order Keras 2 records them in); a tensor under any other keyword (mask=...) is refused.
+    if (call.contains("kwargs") && call["kwargs"].is_object())
+      for (const auto& [key, v] : call["kwargs"].items()) {
+        const size_t before = out.size();
+        walk(v);
+        if (out.size() != before && key != "initial_state")
+          fail(ErrorKind::Unsupported, "a tensor is passed through the call keyword '" + key + "', which is not supported", {},
+               "layer '" + entry.value("name", "?") + "'");
+      }
     return out;
   }
   bad_config("bad inbound_nodes " + nodes.dump());
@@ -145,6 +169,7 @@ KGraph parse_graph(const json& root) {
       if (!l.is_object() || !l.contains("class_name") || !l.contains("config")) bad_config("bad layer entry");
       KLayer k{normalise_class(l["class_name"]), l["config"].value("name", ""), l["config"], {}};
       if (k.name.empty()) bad_config("layer without a name");
+      normalise_dim_ordering(k.cfg);
       if (prev.empty() && k.cls != "InputLayer") {
         // Input described by the first layer's batch_input_shape / batch_shape / input_dim.
         json shape;
@@ -168,6 +193,7 @@ KGraph parse_graph(const json& root) {
     for (const auto& l : cfg.at("layers")) {
       KLayer k{normalise_class(l.at("class_name")), l.value("name", ""), l.at("config"), inbound_of(l), call_kwargs_of(l)};
       if (k.name.empty()) k.name = k.cfg.value("name", "");
+      normalise_dim_ordering(k.cfg);
       if (k.cls == "Model" || k.cls == "Sequential")
         fail(ErrorKind::Unsupported, "nested model '" + k.name + "' used as a layer is not supported yet");
       g.layers.push_back(std::move(k));
@@ -501,19 +527,8 @@ void import_batchnorm(Ctx& c, Node& n, const KLayer& k) {
                         "(--allow-missing fills a BatchNorm with its initial values)");
 }
 
-// Recurrent layers: the rules live in rnn_rules.cpp. A mask (Embedding mask_zero) reaching the layer
-// would make Keras skip time steps; the engine and the exporters do not model masks, so refuse.
+// Recurrent layers: the rules live in rnn_rules.cpp.
 void import_rnn_layer(Ctx& c, const KLayer& k, Node& n) {
-  std::vector<std::string> todo = n.inputs;
-  while (!todo.empty()) {
-    const Node* up = c.model->find(parse_ref(todo.back()).node);
-    todo.pop_back();
-    if (!up) continue;
-    if (up->op == "Embedding" && up->attrs.value("mask_zero", false))
-      fail(ErrorKind::Unsupported, "Embedding '" + up->name + "' has mask_zero=True and its mask reaches this recurrent "
-                                   "layer; masking is not supported", {}, "layer '" + n.name + "'");
-    todo.insert(todo.end(), up->inputs.begin(), up->inputs.end());
-  }
   KerasRnnSource src{k.cls, k.cfg, c.keras1, c.model->prov.framework, c.model->prov.version, {}};
   for (const auto* w : stored_weights(c, n.name)) src.stored.push_back(Weight{"", w->tensor, w->name, "", w->tensor});
   import_keras_rnn(src, n, c.model->prov.notes);
@@ -647,7 +662,7 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
   } else if (cls == "Embedding") {
     n.op = "Embedding";
     n.attrs = {{"input_dim", cfg.at("input_dim")}, {"output_dim", cfg.at("output_dim")}};
-    if (cfg.value("mask_zero", false)) n.attrs["mask_zero"] = true;  // refused by recurrent layers downstream
+    if (cfg.value("mask_zero", false)) n.attrs["mask_zero"] = true;  // refused where the mask is used
     validate_node(n);
     bind_weights(c, n, {"embeddings"});
   } else if (is_keras_rnn_class(cls)) {
@@ -661,6 +676,9 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
       n.op = "Activation";
       n.attrs = {{"activation", "relu"}};
     } else if (cls == "Softmax") {
+      if (cfg.contains("axis") && !cfg["axis"].is_number_integer())
+        fail(ErrorKind::Unsupported, "Softmax over axis " + cfg["axis"].dump() + " (one integer axis is supported)", {},
+             "layer '" + n.name + "'");
       n.op = "Activation";
       n.attrs = {{"activation", "softmax"}, {"axis", cfg.value("axis", -1)}};
     } else if (cls == "LeakyReLU") {
@@ -685,8 +703,17 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
     } else if (std::regex_match(cls, std::regex("ZeroPadding([123])D"))) {
       const int rank = cls[cls.size() - 2] - '0';
       json p = cfg.at("padding");
-      // ZeroPadding1D's pair is (left, right) of its one axis; 2D/3D pairs are per axis.
+      if (p.is_object())
+        fail(ErrorKind::Unsupported, "ZeroPadding padding given as a dict (Keras 1.2 top_pad, ...) is not supported; "
+                                     "give it as numbers", {}, "layer '" + n.name + "'");
+      // ZeroPadding1D's pair is (left, right) of its one axis; 2D/3D pairs are per axis. Keras 1.2's
+      // ZeroPadding2D also takes four numbers (top, bottom, left, right).
       if (rank == 1 && p.is_array() && p.size() == 2 && p[0].is_number()) p = json::array({p});
+      if (rank == 2 && p.is_array() && p.size() == 4 && p[0].is_number())
+        p = json::array({json::array({p[0], p[1]}), json::array({p[2], p[3]})});
+      if (p.is_array() && p.size() != static_cast<size_t>(rank))
+        bad_config("ZeroPadding" + std::to_string(rank) + "D '" + n.name + "': padding " + p.dump() + " does not fit " +
+                   std::to_string(rank) + " axes");
       json pads = json::array();
       for (int i = 0; i < rank; ++i) {
         json pi = p.is_number() ? p : p[static_cast<size_t>(i)];
@@ -715,6 +742,10 @@ void import_layer(Ctx& c, const KLayer& k, Node& n) {
       n.op = mode == "mul" ? "Multiply" : mode == "ave" ? "Average" : "Maximum";
     } else if (cls == "Rescaling") {  // x * scale + offset
       n.op = "Scalar";
+      for (const char* key : {"scale", "offset"})
+        if (cfg.contains(key) && !cfg[key].is_number())
+          fail(ErrorKind::Unsupported, std::string("Rescaling with a per-channel ") + key + " is not supported yet", {},
+               "layer '" + n.name + "'");
       const double scale = cfg.value("scale", 1.0), offset = cfg.value("offset", 0.0);
       if (offset != 0.0 && scale != 1.0)
         fail(ErrorKind::Unsupported, "Rescaling with both scale and offset is not supported yet", {}, "layer '" + n.name + "'");
@@ -850,18 +881,43 @@ Model import_keras(const keras::H5File& file, const json& config, const std::str
     pair_by_position_when_no_name_matches(c, g, file);
   }
   std::set<std::string> seen;
+  // Keras masks: an Embedding with mask_zero=True sends a mask with its output. Layers that pass
+  // it on unchanged leave the values alone; any other layer it reaches uses it (recurrent layers
+  // skip the padded steps, average pooling and attention leave them out) or refuses it at build
+  // time. The engine and the exporters do not model masks, so such a model is refused.
+  static const std::set<std::string> kPassMask = {
+      "Dense", "Activation", "LeakyReLU", "PReLU", "ELU", "Dropout", "SpatialDropout1D", "GaussianNoise",
+      "GaussianDropout", "AlphaDropout", "BatchNormalization", "LayerNormalization", "Add", "Multiply", "Subtract",
+      "Average", "Maximum", "Minimum", "Concatenate"};
+  std::map<std::string, std::string> mask_from;  // layer -> the Embedding whose mask its output carries
   for (const auto& k : g.layers) {
     if (!seen.insert(k.name).second) bad_config("duplicate layer name '" + k.name + "'");
+    // A layer called with training=True computes its training-time output when predicting
+    // (BatchNormalization's batch statistics, Dropout's random drops).
+    if (k.call_kwargs.is_object() && k.call_kwargs.contains("training") && k.call_kwargs["training"] == true)
+      fail(ErrorKind::Unsupported, "called with training=True: at prediction it computes its training-time output "
+                                   "(batch statistics, random dropout), which is not supported", {}, "layer '" + k.name + "'");
     Node n;
     n.name = k.name;
     n.inputs = k.inbound;
     for (const auto& i : n.inputs)
       if (!seen.count(parse_ref(i).node)) bad_config("layer '" + k.name + "' takes input from unknown layer '" + i + "'");
+    for (const auto& i : n.inputs) {
+      const auto masked = mask_from.find(parse_ref(i).node);
+      if (masked == mask_from.end()) continue;
+      if (!kPassMask.count(k.cls))
+        fail(ErrorKind::Unsupported, "the mask of Embedding '" + masked->second + "' (mask_zero=True) reaches this " + k.cls +
+                                         ", which uses it or refuses it (recurrent layers skip the padded steps, pooling and "
+                                         "attention leave them out); masking is not supported",
+             {}, "layer '" + n.name + "'");
+      mask_from[n.name] = masked->second;
+    }
     try {
       import_layer(c, k, n);
     } catch (const json::exception& e) {
       fail(ErrorKind::Malformed, std::string("model config: ") + e.what(), {}, "layer '" + k.name + "'");
     }
+    if (n.op == "Embedding" && n.attrs.value("mask_zero", false)) mask_from[n.name] = n.name;
     if (n.op == "Conv" || n.op == "Pool" || n.op == "GlobalPool") m.prov.data_format = n.attrs.value("data_format", "");
     // Keras 3 redefined hard_sigmoid as relu6(x + 3) / 6: slope 1/6 instead of Keras 2's 0.2.
     if (m.prov.framework == "keras3" && n.attrs.value("activation", "") == "hard_sigmoid")

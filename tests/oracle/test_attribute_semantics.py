@@ -6,7 +6,14 @@ as symmetric padding. Fault class behind them: an attribute the reader does not 
 MXNet reader now accounts for every attribute of every operator it reads (read, inert at
 inference, or required at its neutral value), so any other attribute is refused. The 1-D Keras
 layers without a data_format (ZeroPadding1D, Cropping1D, UpSampling1D) are written with their own
-config form and refused on a channels_first tensor. Expected values come from numpy."""
+config form and refused on a channels_first tensor.
+
+A second audit of the Keras reader found the same class in configs and calls: an Embedding mask
+reaching pooling or attention (only recurrent layers refused it), a layer called with
+training=True, Keras 3 call keywords (initial_state=, mask=) never read, LayerNormalization
+rms_scaling, Keras 1 dim_ordering not seen by UpSampling2D/Cropping2D, Keras 1.2's four-number
+ZeroPadding2D, and an activation given as a layer object read by its name. Expected values come
+from numpy."""
 import json
 import os
 import unittest
@@ -16,7 +23,8 @@ import numpy as np
 
 import ndarray_ref
 from test_break_new_ops import node, write_symbol
-from wbtest import run, tmpdir, write_sequential
+from test_rnn import ref_rnn
+from wbtest import run, tmpdir, write_functional, write_sequential
 
 RS = np.random.RandomState(7)
 
@@ -163,6 +171,141 @@ class OneDimensionalKerasLayers(unittest.TestCase):
             self.assertNotIn("data_format", cfg)
             got = run_model(d, [d + "/k.h5"], x.transpose(0, 2, 1))
             np.testing.assert_array_equal(got, want.transpose(0, 2, 1).astype(np.float32))
+
+
+
+def write_keras3_functional(path, inputs, layers, outputs):
+    """A Keras 3 functional config (calls as {"args", "kwargs"} with __keras_tensor__ entries) in a
+    legacy .h5. layers: [(class, name, config, args, kwargs, [(role, array)])]; a tensor is
+    written ("T", layer)."""
+    def conv(o):
+        if isinstance(o, tuple) and o and o[0] == "T":
+            return {"class_name": "__keras_tensor__", "config": {"shape": None, "dtype": "float32",
+                                                                 "keras_history": [o[1], 0, 0]}}
+        if isinstance(o, list):
+            return [conv(v) for v in o]
+        if isinstance(o, dict):
+            return {k: conv(v) for k, v in o.items()}
+        return o
+    cfg = [{"module": "keras.layers", "class_name": "InputLayer", "name": n, "inbound_nodes": [],
+            "config": {"name": n, "batch_shape": [None] + list(shape), "dtype": "float32"}} for n, shape in inputs]
+    cfg += [{"module": "keras.layers", "class_name": cls, "name": name, "config": dict(c, name=name),
+             "inbound_nodes": [{"args": conv(args), "kwargs": conv(kwargs)}]} for cls, name, c, args, kwargs, _ in layers]
+    model = {"class_name": "Functional", "config": {"name": "m", "layers": cfg, "input_layers": [[n, 0, 0] for n, _ in inputs],
+                                                   "output_layers": [[o, 0, 0] for o in outputs]}}
+    weights = dict((n, []) for n, _ in inputs)
+    weights.update((l[1], l[5]) for l in layers)
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(model).encode()
+        g = f.create_group("model_weights")
+        for h in (f, g):
+            h.attrs["keras_version"] = b"3.3.3"
+            h.attrs["backend"] = b"tensorflow"
+        g.attrs["layer_names"] = [n.encode() for n in weights]
+        for n, ws in weights.items():
+            lg = g.create_group(n)
+            names = ["%s/%s:0" % (n, role) for role, _ in ws]
+            lg.attrs["weight_names"] = [x.encode() for x in names] if ws else np.zeros((0,), np.float64)
+            for x, (_, a) in zip(names, ws):
+                lg.create_dataset(x, data=a)
+
+
+class KerasCallsAndConfigs(unittest.TestCase):
+    def refused(self, path, d, *words):
+        np.save(d + "/x.npy", np.zeros((2, 6), np.float32))
+        p = run("run", path, "--input", d + "/x.npy", "-o", d + "/out.npy")
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertEqual(len(lines), 1, p.stderr)
+        for w in words:
+            self.assertIn(w, lines[0])
+        self.assertFalse(os.path.exists(d + "/out.npy"))
+
+    def test_embedding_mask_reaching_a_user(self):
+        emb = RS.randn(10, 4)
+        for cls, cfg in (("GlobalAveragePooling1D", {}), ("LSTM", {"units": 3}), ("Flatten", {})):
+            d = tmpdir("mask_" + cls)
+            ws = [("kernel", RS.randn(4, 12)), ("recurrent_kernel", RS.randn(3, 12)), ("bias", RS.randn(12))] if cls == "LSTM" else []
+            write_sequential(d + "/m.h5", (6,), [("Embedding", {"input_dim": 10, "output_dim": 4, "mask_zero": True},
+                                                 [("embeddings", emb)]), (cls, cfg, ws)])
+            self.refused(d + "/m.h5", d, "mask of Embedding 'l0'", cls)
+        # Through a Dense (which passes the mask on untouched) to the output: the values are plain.
+        d = tmpdir("mask_dense")
+        k, b = RS.randn(4, 2), RS.randn(2)
+        write_sequential(d + "/m.h5", (6,), [("Embedding", {"input_dim": 10, "output_dim": 4, "mask_zero": True},
+                                             [("embeddings", emb)]),
+                                            ("Dense", {"units": 2, "activation": "linear", "use_bias": True},
+                                             [("kernel", k), ("bias", b)])])
+        idx = np.array([[0, 3, 9, 1, 0, 2], [5, 5, 0, 0, 0, 0]])
+        np.testing.assert_allclose(run_model(d, [d + "/m.h5"], idx), emb[idx] @ k + b, rtol=1e-5, atol=1e-5)
+
+    def test_called_with_training_true(self):
+        d = tmpdir("bn_training")
+        bn = [("gamma", RS.rand(6) + 0.5), ("beta", RS.randn(6)), ("moving_mean", RS.randn(6)), ("moving_variance", RS.rand(6) + 0.5)]
+        write_functional(d + "/m.h5", [("in", (6,))], [("BatchNormalization", "bn", {"axis": -1, "epsilon": 1e-3}, ["in"], bn)],
+                         ["bn"])
+        with h5py.File(d + "/m.h5", "r+") as f:
+            mc = json.loads(f.attrs["model_config"])
+            mc["config"]["layers"][1]["inbound_nodes"] = [[["in", 0, 0, {"training": True}]]]
+            f.attrs["model_config"] = json.dumps(mc).encode()
+        self.refused(d + "/m.h5", d, "training=True")
+        d = tmpdir("bn_training_k3")
+        write_keras3_functional(d + "/m.h5", [("in", (6,))],
+                                [("BatchNormalization", "bn", {"axis": -1, "epsilon": 1e-3}, [("T", "in")], {"training": True}, bn)],
+                                ["bn"])
+        self.refused(d + "/m.h5", d, "training=True")
+
+    def test_keras3_call_keywords(self):
+        T, C, U = 5, 3, 4
+        k, r, b = RS.randn(C, 4 * U), RS.randn(U, 4 * U), RS.randn(4 * U)
+        d = tmpdir("k3_initial_state")
+        lstm = {"units": U, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
+                "return_sequences": True}
+        write_keras3_functional(d + "/m.h5", [("x", (T, C)), ("h0", (U,)), ("c0", (U,))],
+                                [("LSTM", "lstm", lstm, [("T", "x")], {"initial_state": [("T", "h0"), ("T", "c0")]},
+                                  [("kernel", k), ("recurrent_kernel", r), ("bias", b)])], ["lstm"])
+        x, h0, c0 = RS.randn(2, T, C), RS.randn(2, U), RS.randn(2, U)
+        for name, a in (("x", x), ("h0", h0), ("c0", c0)):
+            np.save("%s/%s.npy" % (d, name), a.astype(np.float32))
+        run("run", d + "/m.h5", "--input", d + "/x.npy", "--input", d + "/h0.npy", "--input", d + "/c0.npy",
+            "-o", d + "/y.npy", check=0)
+        want = ref_rnn("lstm", x, k, r, b, ra="sigmoid", seq=True, h0=h0, c0=c0)
+        np.testing.assert_allclose(np.load(d + "/y.npy"), want, rtol=1e-4, atol=1e-5)
+        d = tmpdir("k3_mask_kw")
+        write_keras3_functional(d + "/m.h5", [("x", (T, C)), ("m", (T,))],
+                                [("LSTM", "lstm", lstm, [("T", "x")], {"mask": ("T", "m")},
+                                  [("kernel", k), ("recurrent_kernel", r), ("bias", b)])], ["lstm"])
+        self.refused(d + "/m.h5", d, "call keyword 'mask'")
+
+    def test_layer_normalization_rms_scaling(self):
+        d = tmpdir("ln_rms")
+        write_sequential(d + "/m.h5", (6,), [("LayerNormalization", {"axis": -1, "epsilon": 1e-3, "center": False, "scale": True,
+                                                                     "rms_scaling": True}, [("gamma", RS.randn(6))])],
+                         version="3.3.3")
+        self.refused(d + "/m.h5", d, "rms_scaling")
+
+    def test_activation_given_as_a_layer_object(self):
+        d = tmpdir("act_object")
+        write_sequential(d + "/m.h5", (6,), [("Dense", {"units": 2, "use_bias": False, "activation": {
+            "class_name": "ReLU", "config": {"name": "relu", "max_value": 1.0}}}, [("kernel", RS.randn(6, 2))])])
+        self.refused(d + "/m.h5", d, "ReLU", "layer object")
+
+    def test_keras1_dim_ordering_and_four_number_padding(self):
+        x = RS.randn(1, 2, 3, 4)  # th: (N, C, H, W)
+        d = tmpdir("k1_upsampling")
+        write_sequential(d + "/m.h5", (2, 3, 4), [("UpSampling2D", {"size": [2, 3], "dim_ordering": "th"}, [])], version=None)
+        want = np.repeat(np.repeat(x, 2, axis=2), 3, axis=3)
+        np.testing.assert_array_equal(run_model(d, [d + "/m.h5"], x), want.astype(np.float32))
+        d = tmpdir("k1_cropping")
+        write_sequential(d + "/m.h5", (2, 3, 4), [("Cropping2D", {"cropping": [[1, 0], [1, 2]], "dim_ordering": "th"}, [])],
+                         version=None)
+        np.testing.assert_array_equal(run_model(d, [d + "/m.h5"], x), x[:, :, 1:, 1:2].astype(np.float32))
+        d = tmpdir("k1_zeropadding")
+        xt = RS.randn(1, 3, 4, 2)  # tf: (N, H, W, C)
+        write_sequential(d + "/m.h5", (3, 4, 2), [("ZeroPadding2D", {"padding": [1, 2, 3, 4], "dim_ordering": "tf"}, [])],
+                         version=None)
+        want = np.pad(xt, ((0, 0), (1, 2), (3, 4), (0, 0)))
+        np.testing.assert_array_equal(run_model(d, [d + "/m.h5"], xt), want.astype(np.float32))
 
 
 if __name__ == "__main__":
