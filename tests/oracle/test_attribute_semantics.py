@@ -24,7 +24,7 @@ import numpy as np
 import ndarray_ref
 from test_break_new_ops import node, write_symbol
 from test_rnn import ref_rnn
-from wbtest import run, tmpdir, write_functional, write_sequential
+from wbtest import run, tmpdir, write_functional, write_keras3_functional, write_sequential
 
 RS = np.random.RandomState(7)
 
@@ -172,42 +172,6 @@ class OneDimensionalKerasLayers(unittest.TestCase):
             got = run_model(d, [d + "/k.h5"], x.transpose(0, 2, 1))
             np.testing.assert_array_equal(got, want.transpose(0, 2, 1).astype(np.float32))
 
-
-
-def write_keras3_functional(path, inputs, layers, outputs):
-    """A Keras 3 functional config (calls as {"args", "kwargs"} with __keras_tensor__ entries) in a
-    legacy .h5. layers: [(class, name, config, args, kwargs, [(role, array)])]; a tensor is
-    written ("T", layer)."""
-    def conv(o):
-        if isinstance(o, tuple) and o and o[0] == "T":
-            return {"class_name": "__keras_tensor__", "config": {"shape": None, "dtype": "float32",
-                                                                 "keras_history": [o[1], 0, 0]}}
-        if isinstance(o, list):
-            return [conv(v) for v in o]
-        if isinstance(o, dict):
-            return {k: conv(v) for k, v in o.items()}
-        return o
-    cfg = [{"module": "keras.layers", "class_name": "InputLayer", "name": n, "inbound_nodes": [],
-            "config": {"name": n, "batch_shape": [None] + list(shape), "dtype": "float32"}} for n, shape in inputs]
-    cfg += [{"module": "keras.layers", "class_name": cls, "name": name, "config": dict(c, name=name),
-             "inbound_nodes": [{"args": conv(args), "kwargs": conv(kwargs)}]} for cls, name, c, args, kwargs, _ in layers]
-    model = {"class_name": "Functional", "config": {"name": "m", "layers": cfg, "input_layers": [[n, 0, 0] for n, _ in inputs],
-                                                   "output_layers": [[o, 0, 0] for o in outputs]}}
-    weights = dict((n, []) for n, _ in inputs)
-    weights.update((l[1], l[5]) for l in layers)
-    with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps(model).encode()
-        g = f.create_group("model_weights")
-        for h in (f, g):
-            h.attrs["keras_version"] = b"3.3.3"
-            h.attrs["backend"] = b"tensorflow"
-        g.attrs["layer_names"] = [n.encode() for n in weights]
-        for n, ws in weights.items():
-            lg = g.create_group(n)
-            names = ["%s/%s:0" % (n, role) for role, _ in ws]
-            lg.attrs["weight_names"] = [x.encode() for x in names] if ws else np.zeros((0,), np.float64)
-            for x, (_, a) in zip(names, ws):
-                lg.create_dataset(x, data=a)
 
 
 class KerasCallsAndConfigs(unittest.TestCase):

@@ -125,11 +125,20 @@ def write_functional(path, inputs, layers, outputs, version="2.2.4"):
                                              "output_layers": [[o, 0, 0] for o in outputs]}}
     weights = {n: [] for n, _ in inputs}
     weights.update({name: ws for _, name, _, _, ws in layers})
+    write_full_model(path, mc, weights, version)
+
+
+def write_full_model(path, model_config, weights, version, weights_group_version=False):
+    """A full-model .h5: model_config, keras_version and backend at the root (and on model_weights
+    with weights_group_version), and weights {layer: [(role, array)]} named <layer>/<role>:0."""
+    import h5py
+    import numpy as np
     with h5py.File(path, "w") as f:
-        f.attrs["model_config"] = json.dumps(mc).encode()
-        f.attrs["keras_version"] = version.encode()
-        f.attrs["backend"] = b"tensorflow"
+        f.attrs["model_config"] = json.dumps(model_config).encode()
         g = f.create_group("model_weights")
+        for h in (f, g) if weights_group_version else (f,):
+            h.attrs["keras_version"] = version.encode()
+            h.attrs["backend"] = b"tensorflow"
         g.attrs["layer_names"] = [n.encode() for n in weights]
         for n, ws in weights.items():
             lg = g.create_group(n)
@@ -137,3 +146,27 @@ def write_functional(path, inputs, layers, outputs, version="2.2.4"):
             lg.attrs["weight_names"] = [x.encode() for x in names] if ws else np.zeros((0,), np.float64)
             for x, (_, a) in zip(names, ws):
                 lg.create_dataset(x, data=a)
+
+
+def write_keras3_functional(path, inputs, layers, outputs):
+    """A Keras 3 functional config (calls as {"args", "kwargs"} with __keras_tensor__ entries) in a
+    legacy .h5. layers: [(class, name, config, args, kwargs, [(role, array)])]; a tensor is
+    written ("T", layer)."""
+    def conv(o):
+        if isinstance(o, tuple) and o and o[0] == "T":
+            return {"class_name": "__keras_tensor__", "config": {"shape": None, "dtype": "float32",
+                                                                 "keras_history": [o[1], 0, 0]}}
+        if isinstance(o, list):
+            return [conv(v) for v in o]
+        if isinstance(o, dict):
+            return {k: conv(v) for k, v in o.items()}
+        return o
+    cfg = [{"module": "keras.layers", "class_name": "InputLayer", "name": n, "inbound_nodes": [],
+            "config": {"name": n, "batch_shape": [None] + list(shape), "dtype": "float32"}} for n, shape in inputs]
+    cfg += [{"module": "keras.layers", "class_name": cls, "name": name, "config": dict(c, name=name),
+             "inbound_nodes": [{"args": conv(args), "kwargs": conv(kwargs)}]} for cls, name, c, args, kwargs, _ in layers]
+    model = {"class_name": "Functional", "config": {"name": "m", "layers": cfg, "input_layers": [[n, 0, 0] for n, _ in inputs],
+                                                   "output_layers": [[o, 0, 0] for o in outputs]}}
+    weights = dict((n, []) for n, _ in inputs)
+    weights.update((l[1], l[5]) for l in layers)
+    write_full_model(path, model, weights, "3.3.3", weights_group_version=True)
