@@ -227,6 +227,12 @@ H5File read_source(const SourcePtr& src, const std::string& path) {
       fail(ErrorKind::Malformed, "full-model file: model_weights group has no layer_names attribute",
            w.file(), w.path());
     read_legacy(src, w, f);
+    // Keras 1 records its version at the root only, and it starts with 1. A 2.x/3.x root version
+    // over a weights group without one comes from another writer: the root says what it is.
+    if (f.keras_version.empty() && (f.root_keras_version.rfind("2.", 0) == 0 || f.root_keras_version.rfind("3.", 0) == 0)) {
+      f.keras_version = f.root_keras_version;
+      if (f.backend.empty()) f.backend = f.root_backend;
+    }
   } else if (root.kind_of("layers") == h5::Kind::Group || root.kind_of("vars") == h5::Kind::Group ||
              root.kind_of("_layer_checkpoint_dependencies") == h5::Kind::Group) {
     f.layout = "keras3-weights";

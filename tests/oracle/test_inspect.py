@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 import ndarray_ref
-from wbtest import FIXTURES, fixture, inspect_json, run, tmpdir
+from wbtest import FIXTURES, fixture, inspect_json, run, tmpdir, write_functional
 
 
 def sha(arr):
@@ -111,6 +111,19 @@ class InspectAllFixtures(unittest.TestCase):
                 self.assertEqual(doc["writer"]["framework"], fw)
                 if not rel.endswith("k2c_mnist_cnn_th_weights.h5"):
                     self.assertEqual(doc["data_format"], df)
+
+    def test_version_at_the_root_only(self):
+        # Keras 1 full-model saves record keras_version (1.x) at the root only; a 2.x/3.x root
+        # version over a weights group without one is read as that version, not as Keras 1.
+        d = tmpdir("inspect_root_version")
+        for version, fw in (("2.2.4", "keras2"), ("2.9.0", "tf.keras"), ("1.2.2", "keras1")):
+            write_functional(d + "/m.h5", [("in", (3,))], [("Dense", "d", {"units": 2, "activation": "linear", "use_bias": True},
+                                                            ["in"], [("kernel", np.ones((3, 2))), ("bias", np.zeros(2))])],
+                             ["d"], version=version)
+            with h5py.File(d + "/m.h5", "r") as f:
+                self.assertNotIn("keras_version", f["model_weights"].attrs)
+            writer = inspect_json(d + "/m.h5")["files"][0]["writer"]
+            self.assertEqual((writer["framework"], writer["version"]), (fw, version))
 
     def test_model_inputs_match_the_model_config(self):
         # Each Keras file with an architecture lists its inputs; names and shapes are read here from
