@@ -196,7 +196,11 @@ void emit_conv_like(Ctx& c, const Node& n, Phys& out) {
   if (symmetric) {
     pad = before;
   } else if (is_pool && padding == "same" &&
-             [&] { for (size_t i = 0; i < r; ++i) if (after[i] - before[i] > s[i] - 1) return false; return true; }()) {
+             [&] {
+               for (size_t i = 0; i < r; ++i)
+                 if (after[i] - before[i] > s[i] - 1) return false;
+               return true;
+             }()) {
     // 'full' rounds up: windows may hang over the end, which is exactly the extra 'after' pad.
     pad = before;
     extra["pooling_convention"] = "full";
