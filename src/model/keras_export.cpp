@@ -3,6 +3,9 @@
 // tf.keras 2.x and Keras 3's legacy loader all accept.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
 #include "model/conv_family.h"
 #include "model/rnn_rules.h"
 #include "weightbridge/convert.h"
@@ -130,11 +133,60 @@ std::pair<std::string, json> layer_config(const Node& n) {
     return {"Concatenate", cfg};
   }
   if (op == "Attention") {
-    cfg.update({{"use_scale", n.attrs.value("use_scale", false)}, {"score_mode", "dot"}, {"dropout", n.attrs.value("dropout", 0.0)}});
+    // score_mode is left out: "dot" is its default, and tf.keras before 2.9 rejects the key.
+    cfg.update({{"use_scale", n.attrs.value("use_scale", false)}, {"dropout", n.attrs.value("dropout", 0.0)}});
     return {"Attention", cfg};
   }
   if (auto family = convfam_keras_config(n, cfg)) return *family;  // conv_family.cpp
   fail(ErrorKind::Unsupported, "layer kind " + op + " cannot be exported to Keras yet", {}, "layer '" + n.name + "'");
+}
+
+// The order of a functional model's layers in Keras (Network._map_graph_network in Keras 2 and
+// tf.keras, map_graph in Keras 3): by depth, the outputs at depth 0 and each layer one deeper than
+// its deepest consumer, deepest first; ties in the order a depth-first walk from the outputs (each
+// layer's inputs in order) first reaches them. Keras pairs a file's weighted layer groups with its
+// weighted layers by position in this order, so the file must list them so.
+std::vector<size_t> keras_layer_order(const Model& m) {
+  std::map<std::string, size_t> at;
+  for (size_t i = 0; i < m.nodes.size(); ++i) at[m.nodes[i].name] = i;
+  std::vector<size_t> first_reached, post;  // pre-order indices, post-order (inputs before users)
+  std::vector<int> reached(m.nodes.size(), -1);
+  std::vector<char> done(m.nodes.size(), 0);
+  auto walk = [&](size_t root) {  // iterative: a long chain of layers must not exhaust the stack
+    std::vector<std::pair<size_t, size_t>> stack;  // (layer, next input to visit)
+    auto enter = [&](size_t i) {
+      if (done[i] || reached[i] >= 0) return;
+      reached[i] = static_cast<int>(first_reached.size());
+      first_reached.push_back(i);
+      stack.emplace_back(i, 0);
+    };
+    enter(root);
+    while (!stack.empty()) {
+      auto& [i, next] = stack.back();
+      const auto& ins = m.nodes[i].inputs;
+      if (next < ins.size()) {
+        const auto it = at.find(parse_ref(ins[next++]).node);
+        if (it != at.end()) enter(it->second);
+        continue;
+      }
+      done[i] = 1;
+      post.push_back(i);
+      stack.pop_back();
+    }
+  };
+  for (const auto& o : m.outputs)
+    if (auto it = at.find(parse_ref(o).node); it != at.end()) walk(it->second);
+  std::vector<int64_t> depth(m.nodes.size(), 0);
+  for (auto it = post.rbegin(); it != post.rend(); ++it)
+    for (const auto& in : m.nodes[*it].inputs)
+      if (auto p = at.find(parse_ref(in).node); p != at.end()) depth[p->second] = std::max(depth[p->second], depth[*it] + 1);
+  std::vector<size_t> order = post;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return depth[a] != depth[b] ? depth[a] > depth[b] : reached[a] < reached[b];
+  });
+  for (size_t i = 0; i < m.nodes.size(); ++i)  // nothing reaches them: Keras would not list them
+    if (!done[i]) order.push_back(i);
+  return order;
 }
 
 }  // namespace
@@ -142,7 +194,10 @@ std::pair<std::string, json> layer_config(const Node& n) {
 KerasExport export_keras(const Model& m) {
   KerasExport out;
   json layers = json::array(), inputs = json::array(), outputs = json::array();
-  for (const auto& n : m.nodes) {
+  for (const auto& n : m.nodes)
+    if (n.op == "Input") inputs.push_back(json::array({n.name, 0, 0}));  // the model's input order
+  for (const size_t at : keras_layer_order(m)) {
+    const Node& n = m.nodes[at];
     auto [cls, cfg] = layer_config(n);
     json inbound = json::array();
     if (!n.inputs.empty()) {
@@ -154,7 +209,6 @@ KerasExport export_keras(const Model& m) {
       inbound.push_back(call);
     }
     layers.push_back({{"name", n.name}, {"class_name", cls}, {"config", cfg}, {"inbound_nodes", inbound}});
-    if (n.op == "Input") inputs.push_back(json::array({n.name, 0, 0}));
     keras::H5WriteLayer wl;
     wl.name = n.name;
     for (const auto& w : n.weights)

@@ -588,13 +588,15 @@ void import_flatten(Ctx& c, const json& cfg, Node& n) {
     const auto it = n.inputs.empty() ? shapes.end() : shapes.find(n.inputs[0]);
     if (it != shapes.end() && it->second.size() <= 1) move = false;
   }
+  // The option settles only what the metadata leaves open: where the config's data_format or the
+  // writer's version decides, that is what Keras computes, and the option is not applied.
   if (!c.opt.flatten_order.empty() && layout != "channels_last") {
     const bool want = c.opt.flatten_order == "channels_last";
-    if (move && *move != want)
+    if (!move) move = want;
+    else if (*move != want)
       c.model->prov.notes.push_back(fmt::format(
-          "layer {}: --flatten-order {} overrides the file's metadata ({} order)", n.name, c.opt.flatten_order,
-          *move ? "(H, W, C)" : "(C, H, W)"));
-    move = want;
+          "layer {}: --flatten-order {} not applied: {} decides the {} order", n.name, c.opt.flatten_order,
+          has_key ? "its data_format" : "the writer's Keras version", *move ? "(H, W, C)" : "(C, H, W)"));
   }
   if (!move)
     fail(ErrorKind::Unsupported,

@@ -422,15 +422,19 @@ void op_pooling(Ctx& c, const SymNode& n, Value& out) {
   const Shape k = tuple_attr(n, "kernel", {});
   auto in = shape_of(c, node.inputs[0]);
   if (parse_bool(attr(n, "global_pool", "False"))) {
+    // The spatial rank: the input's, else the (ignored) kernel's.
+    const size_t rank = in ? in->size() - 1 : k.size();
+    if (rank < 1 || rank > 3)
+      node_error(ErrorKind::Unsupported, n, "global pooling of an input whose rank is unknown (give --input-shape)");
     node.op = "GlobalPool";
-    node.attrs = {{"rank", in ? in->size() - 1 : std::max<size_t>(k.size(), 2)}, {"pool_type", type}, {"data_format", df}};
+    node.attrs = {{"rank", rank}, {"pool_type", type}, {"data_format", df}};
     // MXNet keeps (N, C, 1, 1); the canonical GlobalPool gives (N, C).
     Node back;
     back.name = node.name + "_keepdims";
     back.op = "Reshape";
     back.inputs = {add(c, std::move(node)).name};
     Shape keep = {-1};
-    for (size_t i = 0; i < std::max<size_t>(k.size(), 2); ++i) keep.insert(channels_last ? keep.begin() : keep.end(), 1);
+    for (size_t i = 0; i < rank; ++i) keep.insert(channels_last ? keep.begin() : keep.end(), 1);
     back.attrs = {{"target_shape", keep}};
     out = layer_value(add(c, std::move(back)).name, held);
     return;

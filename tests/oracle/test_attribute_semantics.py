@@ -85,6 +85,24 @@ class AttributeGate(unittest.TestCase):
                                                layout="NHWC")])
         self.refused(d, files, "layout=NHWC")
 
+    def test_global_pooling_keeps_the_input_rank(self):
+        # MXNet global pooling keeps every axis: (N, C, W) -> (N, C, 1), (N, C, D, H, W) -> (N, C, 1, 1, 1),
+        # whatever its (ignored) kernel says; it had been taken as 2-D for a 1-D input or no kernel.
+        for shape, kernel in (((2, 3, 12), "(2,)"), ((2, 3, 4, 5, 6), None)):
+            attrs = dict(global_pool="True", pool_type="avg", **({"kernel": kernel} if kernel else {}))
+            d, files = self.sym("global_pool_%d" % len(shape), [node("null", "data", __shape__="(0, %s)" % ", ".join(map(str, shape[1:]))),
+                                                                  node("Pooling", "gp", [0], **attrs)])
+            x = RS.randn(*shape)
+            want = x.mean(axis=tuple(range(2, len(shape))), keepdims=True)
+            np.testing.assert_allclose(run_model(d, files, x), want, rtol=1e-5, atol=1e-6)
+            run("convert", *files, "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
+            with h5py.File(d + "/k.h5", "r") as f:
+                layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+            self.assertEqual([l["class_name"] for l in layers[1:]], ["GlobalAveragePooling%dD" % (len(shape) - 2), "Reshape"])
+            self.assertEqual(layers[2]["config"]["target_shape"], [-1] + [1] * (len(shape) - 2))
+        d, files = self.sym("global_pool_unknown", [node("null", "data"), node("Pooling", "gp", [0], global_pool="True")])
+        self.refused(d, files, "--input-shape")
+
     def fc(self, **attrs):
         return [node("null", "data", __shape__="(0, 3)"), node("null", "fc_weight"), node("null", "fc_bias"),
                 node("FullyConnected", "fc", [0, 1, 2], num_hidden="2", **attrs)]

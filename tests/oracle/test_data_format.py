@@ -431,6 +431,15 @@ class BR01FlattenOrder(unittest.TestCase):
         d = tmpdir("br01_a")
         self.check(d, self.write(d, "2.2.4", {"data_format": "channels_first"}), [1, 3, 5, 7, 2, 4, 6, 8], 2.0)
 
+    def test_metadata_decides_over_the_option(self):
+        # --flatten-order settles only what the metadata leaves open: File A's data_format and
+        # File B's version decide whatever the option says (it had overridden them).
+        d = tmpdir("br01_a_option")
+        self.check(d, self.write(d, "2.2.4", {"data_format": "channels_first"}), [1, 3, 5, 7, 2, 4, 6, 8], 2.0,
+                   "--flatten-order", "channels_first")
+        d = tmpdir("br01_b_option")
+        self.check(d, self.write(d, "2.1.5", {}), [1, 2, 3, 4, 5, 6, 7, 8], 5.0, "--flatten-order", "channels_last")
+
     def test_file_b_old_semantics(self):
         d = tmpdir("br01_b")
         self.check(d, self.write(d, "2.1.5", {}), [1, 2, 3, 4, 5, 6, 7, 8], 5.0)
