@@ -95,6 +95,11 @@ struct KerasExport {
   std::vector<keras::H5WriteLayer> layers;
 };
 KerasExport export_keras(const Model& m);
+// Indices of m.nodes in the order a Keras functional model lists its layers (by depth from the
+// outputs, deepest first; ties in the order a depth-first walk from the outputs reaches them).
+// Keras' load_model and load_weights (not by name) pair weight groups with layers by position in
+// this order.
+std::vector<size_t> keras_layer_order(const Model& m);
 
 // --data-format: rewrites a model to hold its image tensors in `target` ("channels_first" or
 // "channels_last"), between import and export (formats-keras.md 10): every spatial layer's

@@ -57,6 +57,12 @@ std::string join_quoted(const std::vector<std::string>& v) {
   return join(q);
 }
 
+std::string list_names(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
 std::string preview(const std::vector<double>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size() && i < 4; ++i) s += (i ? ", " : "") + fmt::format("{:.6g}", v[i]);
@@ -90,6 +96,31 @@ void check_keras_file(Report& r, const std::string& path, const keras::H5File& f
     r.add("warning", "layout", path,
           "Theano-backend file: Theano convolves (flipped kernels); TensorFlow/MXNet correlate",
           "backend=theano", r.convert(r.target) + " (kernels are flipped for you)", "theano-kernels");
+}
+
+// Keras' load_model and load_weights (without by_name) give the k-th weighted group of the file to
+// the k-th weighted layer of the model in Keras' own layer order. weightbridge matches by name, so a
+// file whose groups are in another order reads right here and loads wrong weights in Keras.
+void check_keras_layer_order(Report& r, const std::string& path, const keras::H5File& f, const Model& m) {
+  // Keras 2, tf.keras and Keras 3 order layers so; Keras 1 (no keras_version here) is not checked.
+  if ((f.layout != "keras-legacy-model" && f.layout != "keras-legacy-weights") || f.keras_version.empty()) return;
+  std::vector<std::string> stored, keras;
+  for (const auto& l : f.layers)
+    if (!l.weights.empty()) stored.push_back(l.name);
+  for (const size_t i : keras_layer_order(m))
+    if (!m.nodes[i].weights.empty()) keras.push_back(m.nodes[i].name);
+  if (stored == keras) return;
+  std::vector<std::string> a = stored, b = keras;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  if (a != b) return;  // other names: the naming findings speak for them
+  size_t k = 0;
+  while (stored[k] == keras[k]) ++k;
+  r.add("error", "naming", path,
+        "the file lists its weighted layers in another order than Keras builds the model: Keras load_model and "
+        "load_weights (by position) would load group '" + stored[k] + "' into layer '" + keras[k] + "'",
+        "layer_names order " + list_names(stored) + "; Keras' layer order " + list_names(keras),
+        "rewrite it in Keras' order: " + r.convert("keras") + " (or load_weights(..., by_name=True))", "layer-order");
 }
 
 // A 1.x symbol (node key 'attrs') meant for an MXNet 0.12-or-older reader, which rejects it.
@@ -671,6 +702,8 @@ DoctorReport doctor(std::vector<std::string> files, const std::vector<std::strin
       return out;
     }
   }
+  for (size_t i = 0; i < files.size(); ++i)
+    if (h5[i]) check_keras_layer_order(r, files[i], *h5[i], m);
   check_values(r, m);
   check_flatten_order(r, m);
   check_rnn(r, m, out.target);

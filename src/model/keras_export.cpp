@@ -141,11 +141,11 @@ std::pair<std::string, json> layer_config(const Node& n) {
   fail(ErrorKind::Unsupported, "layer kind " + op + " cannot be exported to Keras yet", {}, "layer '" + n.name + "'");
 }
 
-// The order of a functional model's layers in Keras (Network._map_graph_network in Keras 2 and
-// tf.keras, map_graph in Keras 3): by depth, the outputs at depth 0 and each layer one deeper than
-// its deepest consumer, deepest first; ties in the order a depth-first walk from the outputs (each
-// layer's inputs in order) first reaches them. Keras pairs a file's weighted layer groups with its
-// weighted layers by position in this order, so the file must list them so.
+}  // namespace
+
+// Keras' layer order (Network._map_graph_network in Keras 2 and tf.keras, map_graph in Keras 3):
+// the outputs at depth 0, each layer one deeper than its deepest consumer, deepest first; ties in
+// the order a depth-first walk from the outputs (each layer's inputs in order) first reaches them.
 std::vector<size_t> keras_layer_order(const Model& m) {
   std::map<std::string, size_t> at;
   for (size_t i = 0; i < m.nodes.size(); ++i) at[m.nodes[i].name] = i;
@@ -188,8 +188,6 @@ std::vector<size_t> keras_layer_order(const Model& m) {
     if (!done[i]) order.push_back(i);
   return order;
 }
-
-}  // namespace
 
 KerasExport export_keras(const Model& m) {
   KerasExport out;

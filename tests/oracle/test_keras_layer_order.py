@@ -107,6 +107,23 @@ class KerasLayerOrder(unittest.TestCase):
         d, weights = self.convert("hand", graph, "add0", np.random.RandomState(1))
         self.check(d, graph, "add0", weights, ["data", "fc_a", "fc_c", "fc_b", "add0"])
 
+    def test_doctor_names_a_file_in_another_order(self):
+        # The same file with its groups listed in the symbol's order, as earlier converters wrote
+        # it: it reads right by name, and Keras would load fc_b's group into fc_c.
+        graph = [("fc_a", "fc", ["data"]), ("fc_b", "fc", ["fc_a"]), ("fc_c", "fc", ["data"]),
+                 ("add0", "add", ["fc_c", "fc_b"])]
+        d, _ = self.convert("doctor", graph, "add0", np.random.RandomState(2))
+        doc = json.loads(run("doctor", "--json", d + "/m.h5").stdout)
+        self.assertEqual([f for f in doc["findings"] if f["code"] == "layer-order"], [])
+        with h5py.File(d + "/m.h5", "r+") as f:
+            f["model_weights"].attrs["layer_names"] = [n.encode() for n in ("data", "fc_a", "fc_b", "fc_c", "add0")]
+        doc = json.loads(run("doctor", "--json", d + "/m.h5").stdout)
+        found = [f for f in doc["findings"] if f["code"] == "layer-order"]
+        self.assertEqual(len(found), 1, doc)
+        self.assertEqual((found[0]["severity"], found[0]["kind"]), ("error", "naming"))
+        self.assertIn("load group 'fc_b' into layer 'fc_c'", found[0]["message"])
+        self.assertIn("--to keras", found[0]["fix"])
+
     def test_random_branching_graphs(self):
         for seed in range(6):
             rs = np.random.RandomState(100 + seed)
