@@ -248,9 +248,20 @@ bool run(const ConvertOptions& o) {
     // the symbol last: a failure anywhere leaves the previous pair (or nothing) in place. Only a
     // crash between the two renames can leave a new params file beside an old symbol.
     if (o.symbol_dialect != "attrs" && o.symbol_dialect != "attr")
-      wb::fail(wb::ErrorKind::Usage, "--symbol-dialect takes attrs (MXNet >= 1.0) or attr (MXNet 0.9-0.12)");
+      wb::fail(wb::ErrorKind::Usage, "--symbol-dialect takes attrs (MXNet >= 1.0) or attr (MXNet 0.12)");
+    // The attr dialect is for MXNet 0.12, the one reader before 1.0 of the V2 parameter records
+    // written beside it (formats-mxnet.md 10). What 0.12 does not have is refused.
+    if (o.symbol_dialect == "attr")
+      for (const auto& n : ex.symbol.nodes) {
+        const char* newer = n.op == "GroupNorm" ? "the GroupNorm op (MXNet 1.6)"
+                            : n.attrs.count("count_include_pad") ? "Pooling's count_include_pad (MXNet 1.3)"
+                                                                 : nullptr;
+        if (newer)
+          wb::fail(wb::ErrorKind::Unsupported, std::string("--symbol-dialect attr writes for MXNet 0.12, which does not have ") +
+                                                   newer, {}, "node '" + n.name + "'");
+      }
     wb::AtomicFile sym(sym_path), params(params_path);
-    sym.write(wb::mxnet::write_symbol(ex.symbol, o.symbol_dialect == "attr" ? 1100 : 10300, o.symbol_dialect));
+    sym.write(wb::mxnet::write_symbol(ex.symbol, o.symbol_dialect == "attr" ? 1200 : 10300, o.symbol_dialect));
     wb::mxnet::write_params(params, ex.params);
     wb::commit_all({&params, &sym});
     n_tensors = ex.params.size();
@@ -342,7 +353,7 @@ void setup_convert(CLI::App& app, int& exit_status) {
                   "channels_first|channels_last: the feature order, (C, H, W) or (H, W, C), of a Flatten whose order the "
                   "file's metadata cannot tell");
   cmd->add_flag("--densify", o->densify, "Read MXNet sparse (row_sparse/csr) parameters as dense arrays");
-  cmd->add_option("--symbol-dialect", o->symbol_dialect, "attrs (MXNet >= 1.0, default) or attr (readable by MXNet 0.9-0.12)");
+  cmd->add_option("--symbol-dialect", o->symbol_dialect, "attrs (MXNet >= 1.0, default) or attr (readable by MXNet 0.12)");
   cmd->add_option("--manifest", o->manifest, "Write a JSON record of every tensor's source, target, transform and sha256");
   add_policy_options(cmd, o->policy);
   cmd->add_flag("--verify", o->verify, "Run source and written model on the same random input and compare (exit 1 on mismatch)");

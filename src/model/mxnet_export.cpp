@@ -7,9 +7,12 @@
 // logical (Keras) order to the physical order of the symbol entry.
 #include <fmt/format.h>
 
+#include <set>
+
 #include "model/conv_family.h"
 #include "model/rnn_rules.h"
 #include "model/transforms.h"
+#include "weightbridge/checks.h"
 #include "weightbridge/convert.h"
 #include "weightbridge/error.h"
 
@@ -33,7 +36,22 @@ struct Ctx {
   std::vector<Tensor> params;
   std::vector<TensorOrigin> origins;
   std::map<std::string, Phys> values;
+  // The graph's float dtype, when its weights have one: the data inputs are declared so and
+  // BatchNorm's parameters follow MXNet's rule for it. Unset: weights as stored (a mixed model).
+  std::optional<DType> compute;
 };
+
+// MXNet binds a graph in one float dtype: an op's data and weights must agree, except BatchNorm,
+// whose parameters are float32 under float16/bfloat16 data and float64 under float64.
+std::optional<DType> compute_dtype(const Model& m) {
+  std::set<DType> seen;
+  for (const auto& n : m.nodes)
+    if (n.op != "BatchNorm")
+      for (const auto& w : n.weights)
+        if (dtype_info(w.tensor.dtype).is_float) seen.insert(w.tensor.dtype);
+  if (seen.size() > 1) return std::nullopt;
+  return seen.empty() ? DType::F32 : *seen.begin();
+}
 
 std::string tuple(const std::vector<int64_t>& v) {
   std::string s = "(";
@@ -707,6 +725,7 @@ void emit(Ctx& c, const Node& n) {
     shape.insert(shape.begin(), 0);
     for (auto& d : shape) d = d < 0 ? 0 : d;
     v.attrs["__shape__"] = tuple(shape);
+    if (c.compute && *c.compute != DType::F32) v.attrs["__dtype__"] = std::to_string(dtype_info(*c.compute).mxnet_flag);
     const int idx = add_node(c, std::move(v));
     c.sym.arg_nodes.push_back(idx);
     out.node = idx;
@@ -743,12 +762,26 @@ void emit(Ctx& c, const Node& n) {
     if (!p.perm.empty())
       for (size_t i = 0; i < p.perm.size(); ++i)
         if (p.perm[i] == axis) phys_axis = static_cast<int64_t>(i);
+    // MXNet's BatchNorm parameters are float32 under float16/bfloat16/float32 data, float64 under float64.
+    const DType acc = c.compute == DType::F64 ? DType::F64 : DType::F32;
+    auto in_acc = [&](const Tensor& t, const char* role) {
+      if (!c.compute || t.dtype == acc) return t;
+      Tensor widened = cast(t, acc);
+      if (cast_report(t, widened).changed)
+        fail(ErrorKind::Unsupported, std::string("the ") + role + " is " + dtype_name(t.dtype) + ", and MXNet's BatchNorm over " +
+                                         dtype_name(*c.compute) + " data takes " + dtype_name(acc) + " parameters: give --dtype",
+             {}, "layer '" + n.name + "'");
+      return widened;
+    };
     auto tensor_or = [&](const char* role, double v) {
       const Weight* w = n.weight(role);
       const Weight* mean = n.weight("moving_mean");
-      return w ? w->tensor : filled(role, mean->tensor.dtype, mean->tensor.shape, v);
+      return in_acc(w ? w->tensor : filled(role, mean->tensor.dtype, mean->tensor.shape, v), role);
     };
-    auto filled_note = [&](const char* role) { return n.weight(role) ? std::string() : std::string("created: identity value"); };
+    const std::string acc_note = c.compute && acc == DType::F32 && *c.compute != DType::F32
+                                     ? std::string("cast to float32 (MXNet BatchNorm parameters under ") + dtype_name(*c.compute) + " data)"
+                                     : std::string();
+    auto filled_note = [&](const char* role) { return n.weight(role) ? acc_note : std::string("created: identity value"); };
     // Keras scale=False / center=False: MXNet's op still takes gamma and beta. They are created
     // with the identity values and frozen (__lr_mult__ 0, so MXNet training keeps them); gamma is
     // also fixed (fix_gamma), the MXNet spelling of "no scale". The importer reads the frozen
@@ -760,8 +793,10 @@ void emit(Ctx& c, const Node& n) {
     const bool fix_gamma = n.weight("gamma") == nullptr;
     std::vector<int> ins = {p.node, frozen(add_var(c, n.name + "_gamma", tensor_or("gamma", 1.0), false, {n.name, "gamma", filled_note("gamma")}), "gamma"),
                             frozen(add_var(c, n.name + "_beta", tensor_or("beta", 0.0), false, {n.name, "beta", filled_note("beta")}), "beta"),
-                            add_var(c, n.name + "_moving_mean", n.weight("moving_mean")->tensor, true, {n.name, "moving_mean", ""}),
-                            add_var(c, n.name + "_moving_var", n.weight("moving_variance")->tensor, true, {n.name, "moving_variance", ""})};
+                            add_var(c, n.name + "_moving_mean", in_acc(n.weight("moving_mean")->tensor, "moving_mean"), true,
+                                    {n.name, "moving_mean", acc_note}),
+                            add_var(c, n.name + "_moving_var", in_acc(n.weight("moving_variance")->tensor, "moving_variance"), true,
+                                    {n.name, "moving_variance", acc_note})};
     out.node = add_op(c, "BatchNorm", n.name,
                       {{"axis", std::to_string(phys_axis)}, {"eps", fmt_float(n.attrs.value("epsilon", 1e-3))},
                        {"momentum", fmt_float(n.attrs.value("momentum", 0.99))}, {"fix_gamma", fix_gamma ? "True" : "False"},
@@ -894,7 +929,7 @@ void emit(Ctx& c, const Node& n) {
 }  // namespace
 
 MxnetExport export_mxnet(const Model& m) {
-  Ctx c{m, infer_shapes(m), {}, {}, {}, {}};
+  Ctx c{m, infer_shapes(m), {}, {}, {}, {}, compute_dtype(m)};
   c.sym.dialect = "attrs";
   c.sym.mxnet_version = 10300;
   for (const auto& n : m.nodes) emit(c, n);

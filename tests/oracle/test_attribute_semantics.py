@@ -290,5 +290,45 @@ class KerasCallsAndConfigs(unittest.TestCase):
         np.testing.assert_array_equal(run_model(d, [d + "/m.h5"], xt), want.astype(np.float32))
 
 
+
+class MxnetWriterVersionsAndDtypes(unittest.TestCase):
+    """Findings of an MXNet writer audit: a float16 model's BatchNorm parameters must stay float32
+    (MXNet's BatchNorm type rule) and its data input must say float16; the attr dialect is read by
+    MXNet 0.12 only, so what 0.12 lacks is refused."""
+
+    def test_float16_batchnorm(self):
+        d = tmpdir("mx_f16_bn")
+        rs = np.random.RandomState(5)
+        write_sequential(d + "/m.h5", (6, 6, 3), [
+            ("Conv2D", {"filters": 4, "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid", "data_format": "channels_last",
+                        "dilation_rate": [1, 1], "activation": "linear", "use_bias": True},
+             [("kernel", rs.randn(3, 3, 3, 4).astype(np.float16)), ("bias", rs.randn(4).astype(np.float16))]),
+            ("BatchNormalization", {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True},
+             [(r, (rs.rand(4) + 0.5).astype(np.float16)) for r in ("gamma", "beta", "moving_mean", "moving_variance")])])
+        run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--verify", check=0)
+        with open(d + "/mx-symbol.json") as f:
+            sym = json.load(f)
+        dtypes = {n["name"]: n.get("attrs", {}).get("__dtype__") for n in sym["nodes"] if n["op"] == "null"}
+        self.assertEqual(dtypes["data"], "2")  # float16
+        self.assertEqual(dtypes["l0_weight"], "2")
+        params = ndarray_ref.load_dict(d + "/mx-0000.params")
+        for name in ("arg:l1_gamma", "arg:l1_beta", "aux:l1_moving_mean", "aux:l1_moving_var"):
+            self.assertIsNone(dtypes[name[4:]])
+            self.assertEqual(params[name].dtype, np.float32)
+        with h5py.File(d + "/m.h5", "r") as f:  # widened exactly
+            np.testing.assert_array_equal(params["arg:l1_gamma"], np.array(f["model_weights/l1/l1/gamma:0"]).astype(np.float32))
+        self.assertEqual(params["arg:l0_weight"].dtype, np.float16)
+
+    def test_attr_dialect_refuses_what_mxnet_0_12_lacks(self):
+        d = tmpdir("mx_attr_dialect")
+        write_sequential(d + "/m.h5", (5, 5, 2), [("AveragePooling2D", {"pool_size": [2, 2], "strides": [2, 2], "padding": "same",
+                                                                        "data_format": "channels_last"}, [])])
+        p = run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", "--symbol-dialect", "attr")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("count_include_pad (MXNet 1.3)", p.stderr)
+        self.assertFalse(os.path.exists(d + "/mx-symbol.json"))
+        run("convert", d + "/m.h5", "--to", "mxnet", "-o", d + "/mx", check=0)  # the 1.x dialect has it
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -149,6 +149,9 @@ class Doctor(unittest.TestCase):
         self.assertIn("--symbol-dialect attr", sym[0]["fix"])
         run("convert", d + "/k.h5", "--to", "mxnet", "-o", d + "/old", "--symbol-dialect", "attr", check=0)
         self.assertIn('"attr"', open(d + "/old-symbol.json").read())
+        # stamped 0.12.0: the one pre-1.0 MXNet that reads the V2 parameter records beside it
+        with open(d + "/old-symbol.json") as f:
+            self.assertEqual(json.load(f)["attrs"]["mxnet_version"], ["int", 1200])
         self.assertNotIn('"attrs": {"', open(d + "/old-symbol.json").read().split('"arg_nodes"')[0])
 
 
