@@ -72,6 +72,8 @@ const std::map<std::string, std::vector<Param>>& table() {
     add({"Pooling"},
         {read("kernel"), read("pool_type"), read("global_pool"), read("pooling_convention"), read("stride"), read("pad"),
          read("count_include_pad"), inert("cudnn_off"), inert("p_value"),
+         {"output_size", Use::Neutral, [](const std::string& v) { return is_one_of(v, {"None", "()"}); },
+          "adaptive pooling (MXNet 2.0)"},
          {"layout", Use::Neutral, [](const std::string& v) { return is_one_of(v, {"None", "NCW", "NCHW", "NCDHW"}); },
           "a channel-last Pooling layout"}});
     add({"Activation"}, {read("act_type")});
@@ -115,7 +117,7 @@ const std::map<std::string, std::vector<Param>>& table() {
     add({"Flatten", "flatten", "identity", "_copy", "BlockGrad", "stop_gradient", "zeros_like", "elemwise_add",
          "elemwise_sub", "elemwise_mul", "broadcast_add", "broadcast_sub", "broadcast_mul", "broadcast_maximum",
          "broadcast_minimum", "_plus", "_Plus", "_minus", "_Minus", "_mul", "_Mul", "_maximum", "_Maximum", "_minimum",
-         "_Minimum"},
+         "_Minimum", "relu", "sigmoid", "tanh", "softsign"},
         {});
     return m;
   }();

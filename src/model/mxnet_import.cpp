@@ -410,6 +410,23 @@ void op_batchnorm(Ctx& c, const SymNode& n, Value& out) {
   out = layer_value(add(c, std::move(node)).name, held);
 }
 
+// Whether every value of a layer's output is >= 0: the output of a ReLU-like activation (its own
+// layer or fused into a Conv/Dense), or of a layer that only moves, drops, max-pools or zero-pads
+// such values.
+bool non_negative(const Ctx& c, const std::string& layer) {
+  static const std::set<std::string> kActs = {"relu", "sigmoid", "softmax", "softplus", "hard_sigmoid", "exponential"};
+  static const std::set<std::string> kPass = {"Dropout", "ZeroPadding", "Reshape", "Flatten", "Cropping", "UpSampling",
+                                              "Permute"};
+  const Node* n = c.m.find(layer);
+  for (int guard = 0; n && guard < 10000; ++guard) {
+    if (kActs.count(n->attrs.value("activation", std::string()))) return true;
+    const bool max_pool = (n->op == "Pool" || n->op == "GlobalPool") && n->attrs.value("pool_type", "") == "max";
+    if ((!kPass.count(n->op) && !max_pool) || n->inputs.size() != 1 || parse_ref(n->inputs[0]).index != 0) return false;
+    n = c.m.find(n->inputs[0]);
+  }
+  return false;
+}
+
 void op_pooling(Ctx& c, const SymNode& n, Value& out) {
   Node node;
   node.name = layer_name(c, n);
@@ -445,7 +462,13 @@ void op_pooling(Ctx& c, const SymNode& n, Value& out) {
   check_window(n, "kernel", k, 1);
   check_window(n, "stride", stride, 1);
   check_window(n, "pad", pad, 0);
-  const bool full = attr(n, "pooling_convention", "valid") != "valid";
+  // MXNet 2-D and 3-D pooling treat every convention but valid as full; 1-D 'same' has windows of
+  // its own (ceil(x / stride) of them, cut at the end), which is refused.
+  const std::string convention = attr(n, "pooling_convention", "valid");
+  if (convention != "valid" && convention != "full" && (convention != "same" || r < 2))
+    node_error(ErrorKind::Unsupported, n, "pooling_convention '" + convention + "' of a " + std::to_string(r) +
+                                              "-D pooling is not supported");
+  const bool full = convention != "valid";
   std::string padding;
   if (in && in->size() == r + 1) {
     bool valid = true, same = true;
@@ -460,6 +483,19 @@ void op_pooling(Ctx& c, const SymNode& n, Value& out) {
     padding = valid ? "valid" : same ? "same" : "";
     if (padding.empty() && !full && (type == "max" || !parse_bool(attr(n, "count_include_pad", "True"))))
       padding = padding_through_crop(c, n, node.inputs[0], k, stride, Shape(r, 1), pad, channels_last, false);
+    // MXNet max pooling leaves its padding out of every window; over values >= 0 (a ReLU's output,
+    // as in the model zoo's ResNets: 3x3, stride 2, pad 1) a zero padding in front is the same.
+    if (padding.empty() && !full && type == "max" && non_negative(c, node.inputs[0])) {
+      Node zp;
+      zp.name = node.name + "_pad";
+      zp.op = "ZeroPadding";
+      json pads = json::array();
+      for (auto p : pad) pads.push_back({p, p});
+      zp.attrs = {{"rank", r}, {"padding", pads}, {"data_format", df}};
+      zp.inputs = {node.inputs[0]};
+      node.inputs = {add(c, std::move(zp)).name};
+      padding = "valid";
+    }
   } else {
     bool zero = true;
     for (auto p : pad) zero = zero && p == 0;
@@ -1269,6 +1305,8 @@ void walk(Ctx& c) {
       else if (n.op == "BatchNorm") op_batchnorm(c, n, out);
       else if (n.op == "Pooling") op_pooling(c, n, out);
       else if (n.op == "Activation") op_activation(c, n, out);
+      else if (n.op == "relu" || n.op == "sigmoid" || n.op == "tanh" || n.op == "softsign")  // the unary forms
+        elementwise(c, n, out, "Activation", {{"activation", n.op}});
       else if (n.op == "LeakyReLU") op_leaky(c, n, out);
       else if (n.op == "hard_sigmoid") {
         if (parse_float(attr(n, "beta", "0.5")) != 0.5) node_error(ErrorKind::Unsupported, n, "hard_sigmoid with beta other than 0.5");

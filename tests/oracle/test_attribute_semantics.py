@@ -103,6 +103,47 @@ class AttributeGate(unittest.TestCase):
         d, files = self.sym("global_pool_unknown", [node("null", "data"), node("Pooling", "gp", [0], global_pool="True")])
         self.refused(d, files, "--input-shape")
 
+    def test_padded_max_pooling_of_relu_output(self):
+        # The model zoo's ResNet stem pools 3x3, stride 2, pad 1. MXNet leaves the padding out of
+        # each window; after a ReLU a zero padding is the same, so the model converts; over values
+        # that can be negative it has no Keras form and is refused.
+        k = RS.randn(4, 3, 3, 3)
+        nodes = [node("null", "data", __shape__="(0, 3, 8, 8)"), node("null", "c_weight"),
+                 node("Convolution", "c", [0, 1], kernel="(3, 3)", pad="(1, 1)", num_filter="4", no_bias="True"),
+                 node("Activation", "c_relu", [2], act_type="relu"),
+                 node("Pooling", "pool", [3], kernel="(3, 3)", stride="(2, 2)", pad="(1, 1)", pool_type="max")]
+        d, files = self.sym("resnet_stem", nodes, [("arg:c_weight", k)])
+        x = RS.randn(2, 3, 8, 8).astype(np.float32)  # even: Keras 'same' would pad (0, 1), not (1, 1)
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        y = np.maximum(np.einsum("nchwij,ocij->nohw", np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3)), k), 0)
+        yp = np.pad(y, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+        want = np.lib.stride_tricks.sliding_window_view(yp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].max(axis=(4, 5))
+        self.assertEqual(want.shape, (2, 4, 4, 4))
+        np.testing.assert_allclose(run_model(d, files, x), want, rtol=1e-5, atol=1e-5)
+        run("convert", *files, "--to", "keras", "-o", d + "/k.h5", "--verify", check=0)
+        with h5py.File(d + "/k.h5", "r") as f:
+            layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+        pool = [l for l in layers if l["class_name"] == "MaxPooling2D"][0]
+        self.assertEqual(pool["config"]["padding"], "valid")
+        self.assertIn("ZeroPadding2D", [l["class_name"] for l in layers])
+        np.testing.assert_allclose(run_model(d, [d + "/k.h5"], x), want, rtol=1e-5, atol=1e-5)
+        d, files = self.sym("pool_signed", [nodes[0], node("Pooling", "pool", [0], kernel="(3, 3)", stride="(2, 2)",
+                                                            pad="(1, 1)", pool_type="max")])
+        self.refused(d, files, "no Keras equivalent")
+        d, files = self.sym("pool_same_1d", [node("null", "data", __shape__="(0, 3, 5)"),
+                                             node("Pooling", "pool", [0], kernel="(3,)", stride="(2,)", pool_type="max",
+                                                  pooling_convention="same")])
+        self.refused(d, files, "pooling_convention 'same' of a 1-D pooling")
+
+    def test_unary_activation_ops(self):
+        # relu, sigmoid, tanh, softsign written as their own ops (not Activation act_type=...)
+        x = RS.randn(2, 3, 4, 5)
+        refs = {"relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh,
+                "softsign": lambda v: v / (1 + np.abs(v))}
+        for op, ref in refs.items():
+            d, files = self.sym("unary_" + op, [node("null", "data", __shape__="(0, 3, 4, 5)"), node(op, "act", [0])])
+            np.testing.assert_allclose(run_model(d, files, x), ref(x.astype(np.float32)), rtol=1e-6, atol=1e-6)
+
     def fc(self, **attrs):
         return [node("null", "data", __shape__="(0, 3)"), node("null", "fc_weight"), node("null", "fc_bias"),
                 node("FullyConnected", "fc", [0, 1, 2], num_hidden="2", **attrs)]
