@@ -1253,8 +1253,8 @@ void walk(Ctx& c) {
       if (e.node >= 0 && static_cast<size_t>(e.node) < nodes.size()) c.readers[static_cast<size_t>(e.node)] += 1;
   // Label inputs of loss heads are not model inputs.
   std::set<int> labels;
-  static const std::set<std::string> kLossOps = {"SoftmaxOutput", "LinearRegressionOutput", "LogisticRegressionOutput",
-                                                 "MAERegressionOutput", "SVMOutput"};
+  static const std::set<std::string> kLossOps = {"SoftmaxOutput", "Softmax", "LinearRegressionOutput",  // Softmax: its old name
+                                                 "LogisticRegressionOutput", "MAERegressionOutput", "SVMOutput"};
   for (const auto& n : nodes)
     if (kLossOps.count(n.op))
       for (size_t i = 1; i < n.inputs.size(); ++i) labels.insert(n.inputs[i].node);
@@ -1331,8 +1331,8 @@ void walk(Ctx& c) {
         const Value& in = data_value(c, n, 0);
         Shape axes = tuple_attr(n, "axes", {});
         auto shape = shape_of(c, in.layer);
-        if (axes.empty() && shape)  // no axes: reverse
-          for (int64_t i = static_cast<int64_t>(shape->size()); i >= 0; --i) axes.push_back(i);
+        if (axes.empty())  // MXNet reverses every axis, moving the batch axis last
+          node_error(ErrorKind::Unsupported, n, "transpose without axes reverses every axis, the batch axis too, which is not supported");
         std::vector<int> held = in.perm;
         if (held.empty()) for (size_t i = 0; i < axes.size(); ++i) held.push_back(static_cast<int>(i));
         if (held.size() != axes.size() || (shape && shape->size() + 1 != axes.size()))

@@ -144,6 +144,16 @@ class AttributeGate(unittest.TestCase):
             d, files = self.sym("unary_" + op, [node("null", "data", __shape__="(0, 3, 4, 5)"), node(op, "act", [0])])
             np.testing.assert_allclose(run_model(d, files, x), ref(x.astype(np.float32)), rtol=1e-6, atol=1e-6)
 
+    def test_legacy_softmax_label_and_axisless_transpose(self):
+        # Softmax is SoftmaxOutput's old name: its label is not a model input.
+        d, files = self.sym("legacy_softmax", [node("null", "data", __shape__="(0, 5)"), node("null", "softmax_label"),
+                                               node("Softmax", "softmax", [0, 1])])
+        x = RS.randn(3, 5)
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(run_model(d, files, x), e / e.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+        d, files = self.sym("transpose_no_axes", [node("null", "data", __shape__="(0, 3, 4, 5)"), node("transpose", "t", [0])])
+        self.refused(d, files, "transpose without axes")
+
     def fc(self, **attrs):
         return [node("null", "data", __shape__="(0, 3)"), node("null", "fc_weight"), node("null", "fc_bias"),
                 node("FullyConnected", "fc", [0, 1, 2], num_hidden="2", **attrs)]
