@@ -65,6 +65,8 @@ int op_num_outputs(const SymNode& node);
 // Attribute value parsing (formats-mxnet.md 7.6).
 // "(3, 3)", "[3, 3]", "(3,)", "3", "()", "(32L, 1L)"; nullopt for "None". Throws Malformed.
 std::optional<Shape> parse_tuple(const std::string& text);
+// "(None, None, 1, 2)" (slice begin/end/step): entries, None as nullopt. Throws Malformed.
+std::vector<std::optional<int64_t>> parse_optional_tuple(const std::string& text);
 bool parse_bool(const std::string& text);  // true/false/1/0, any case
 double parse_float(const std::string& text);
 int64_t parse_int(const std::string& text);

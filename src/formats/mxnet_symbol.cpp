@@ -635,6 +635,15 @@ std::string write_symbol(const Symbol& sym, int mxnet_version, const std::string
     fail(ErrorKind::Unsupported, "writing the MXNet 0.8 \"param\" dialect is not supported (use \"attr\")");
   if (dialect != "attrs" && dialect != "attr")
     fail(ErrorKind::Usage, fmt::format("unknown symbol JSON dialect \"{}\" (expected \"attrs\" or \"attr\")", dialect));
+  if (dialect == "attr")  // read by MXNet 0.12 (0.9-0.11 cannot read the V2 records beside it)
+    for (const auto& n : sym.nodes) {
+      const char* newer = n.op == "GroupNorm"                  ? "the GroupNorm op (MXNet 1.6)"
+                          : n.attrs.count("count_include_pad") ? "Pooling's count_include_pad (MXNet 1.3)"
+                                                               : nullptr;
+      if (newer)
+        fail(ErrorKind::Unsupported, std::string("--symbol-dialect attr writes for MXNet 0.12, which does not have ") + newer, {},
+             "node '" + n.name + "'");
+    }
   std::vector<std::optional<int>> outputs;
   for (const auto& n : sym.nodes) outputs.push_back(known_num_outputs(n));
   check_graph(sym, outputs, "symbol to write");
@@ -693,6 +702,21 @@ std::optional<Shape> parse_tuple(const std::string& text) {
     out.push_back(dim(inner.substr(0, comma)));
     if (comma == std::string_view::npos) break;
     inner = trim(inner.substr(comma + 1));  // a trailing comma ends the tuple: "(3,)"
+  }
+  return out;
+}
+
+std::vector<std::optional<int64_t>> parse_optional_tuple(const std::string& text) {
+  std::vector<std::optional<int64_t>> out;
+  std::string cur;
+  for (char ch : text + ",") {
+    if (ch == '(' || ch == ')' || ch == '[' || ch == ']' || ch == ' ') continue;
+    if (ch != ',') {
+      cur += ch;
+      continue;
+    }
+    if (!cur.empty()) out.push_back(cur == "None" ? std::nullopt : std::optional<int64_t>(parse_int(cur)));
+    cur.clear();
   }
   return out;
 }

@@ -28,18 +28,6 @@ using mxnet::SymNode;
 }
 
 
-// "(None, None, 1, 2)" -> entries, None as nullopt.
-std::vector<std::optional<int64_t>> optional_tuple(const std::string& s) {
-  std::vector<std::optional<int64_t>> out;
-  std::string cur;
-  for (char ch : s + ",") {
-    if (ch == '(' || ch == ')' || ch == '[' || ch == ']' || ch == ' ') continue;
-    if (ch != ',') { cur += ch; continue; }
-    if (!cur.empty()) out.push_back(cur == "None" ? std::nullopt : std::optional<int64_t>(parse_int(cur)));
-    cur.clear();
-  }
-  return out;
-}
 
 bool channels_last_held_first(const std::vector<int>& p) {
   const size_t r = p.size();
@@ -206,7 +194,7 @@ MxHeld crop(const SymNode& n, MxImportApi& api) {
   const auto shape = api.shape(v.layer);
   if (!shape) refuse(n, "the input shape is unknown (give --input-shape)");
   const size_t rank = shape->size() + 1;
-  auto b = optional_tuple(attr(n, "begin", "()")), e = optional_tuple(attr(n, "end", "()"));
+  auto b = mxnet::parse_optional_tuple(attr(n, "begin", "()")), e = mxnet::parse_optional_tuple(attr(n, "end", "()"));
   if (b.size() != e.size() || b.size() > rank) refuse(n, "begin/end do not fit the input rank");
   std::vector<int64_t> before(rank, 0), after(rank, 0);
   for (size_t j = 0; j < b.size(); ++j) {
@@ -277,9 +265,9 @@ std::string convfam_padding_through_crop(const mxnet::Symbol& sym, size_t idx, c
   if (users != 1 || user < 0 || in.size() != r || s.size() != r || d.size() != r || pad.size() != r) return "";
   const SymNode& sl = sym.nodes[static_cast<size_t>(user)];
   if (sl.op != "slice" || sl.inputs.size() != 1 || sl.inputs[0].index != 0) return "";
-  for (const auto& st : optional_tuple(attr(sl, "step", "()")))
+  for (const auto& st : mxnet::parse_optional_tuple(attr(sl, "step", "()")))
     if (st && *st != 1) return "";
-  const auto b = optional_tuple(attr(sl, "begin", "()")), e = optional_tuple(attr(sl, "end", "()"));
+  const auto b = mxnet::parse_optional_tuple(attr(sl, "begin", "()")), e = mxnet::parse_optional_tuple(attr(sl, "end", "()"));
   if (b.size() != e.size() || b.size() > r + 2) return "";
   for (size_t j = 0; j < std::min<size_t>(b.size(), 2); ++j)  // batch and channels (physical N, C, ...) whole
     if ((b[j] && *b[j] != 0) || e[j]) return "";

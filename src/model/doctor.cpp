@@ -45,9 +45,9 @@ struct Report {
   }
 };
 
-std::string join(const std::vector<std::string>& v) {
+std::string join(const std::vector<std::string>& v, const char* sep = " ") {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
   return s;
 }
 
@@ -55,12 +55,6 @@ std::string join_quoted(const std::vector<std::string>& v) {
   std::vector<std::string> q;
   for (const auto& x : v) q.push_back(shell_quote(x));
   return join(q);
-}
-
-std::string list_names(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
 }
 
 std::string preview(const std::vector<double>& v) {
@@ -119,7 +113,7 @@ void check_keras_layer_order(Report& r, const std::string& path, const keras::H5
   r.add("error", "naming", path,
         "the file lists its weighted layers in another order than Keras builds the model: Keras load_model and "
         "load_weights (by position) would load group '" + stored[k] + "' into layer '" + keras[k] + "'",
-        "layer_names order " + list_names(stored) + "; Keras' layer order " + list_names(keras),
+        "layer_names order " + join(stored, ", ") + "; Keras' layer order " + join(keras, ", "),
         "rewrite it in Keras' order: " + r.convert("keras") + " (or load_weights(..., by_name=True))", "layer-order");
 }
 

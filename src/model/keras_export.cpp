@@ -149,15 +149,15 @@ std::pair<std::string, json> layer_config(const Node& n) {
 std::vector<size_t> keras_layer_order(const Model& m) {
   std::map<std::string, size_t> at;
   for (size_t i = 0; i < m.nodes.size(); ++i) at[m.nodes[i].name] = i;
-  std::vector<size_t> first_reached, post;  // pre-order indices, post-order (inputs before users)
-  std::vector<int> reached(m.nodes.size(), -1);
+  std::vector<size_t> post;                 // post-order: inputs before their users
+  std::vector<int> reached(m.nodes.size(), -1);  // pre-order index: when the walk first reaches it
+  int n_reached = 0;
   std::vector<char> done(m.nodes.size(), 0);
   auto walk = [&](size_t root) {  // iterative: a long chain of layers must not exhaust the stack
     std::vector<std::pair<size_t, size_t>> stack;  // (layer, next input to visit)
     auto enter = [&](size_t i) {
       if (done[i] || reached[i] >= 0) return;
-      reached[i] = static_cast<int>(first_reached.size());
-      first_reached.push_back(i);
+      reached[i] = n_reached++;
       stack.emplace_back(i, 0);
     };
     enter(root);

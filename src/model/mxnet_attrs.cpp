@@ -35,16 +35,8 @@ bool is_one_of(const std::string& v, std::initializer_list<const char*> ok) {
 
 // "(None, 1, 1)", "[1, None]", "1", "()": every entry None or 1 (slice's step).
 bool unit_steps(const std::string& v) {
-  std::string tok;
-  for (char ch : v + ",") {
-    if (ch == '(' || ch == ')' || ch == '[' || ch == ']' || ch == ' ') continue;
-    if (ch != ',') {
-      tok += ch;
-      continue;
-    }
-    if (!tok.empty() && tok != "None" && tok != "1") return false;
-    tok.clear();
-  }
+  for (const auto& step : mxnet::parse_optional_tuple(v))
+    if (step && *step != 1) return false;
   return true;
 }
 

@@ -253,6 +253,19 @@ std::string padding_through_crop(Ctx& c, const SymNode& n, const std::string& in
   return padding;
 }
 
+// A ZeroPadding layer of `pad` on both sides of each spatial axis in front of `input`; its name.
+std::string zero_padding(Ctx& c, const std::string& name, const std::string& input, const Shape& pad,
+                         const std::string& data_format) {
+  Node zp;
+  zp.name = name;
+  zp.op = "ZeroPadding";
+  json pads = json::array();
+  for (auto p : pad) pads.push_back({p, p});
+  zp.attrs = {{"rank", pad.size()}, {"padding", pads}, {"data_format", data_format}};
+  zp.inputs = {input};
+  return add(c, std::move(zp)).name;
+}
+
 // Convolution pads: zero -> valid; Keras-"same"-equivalent -> same; else an explicit ZeroPadding.
 std::string conv_padding(Ctx& c, const SymNode& n, std::string& input, const Shape& pad, const Shape& k,
                          const Shape& stride, const Shape& dil, bool cf) {
@@ -268,14 +281,7 @@ std::string conv_padding(Ctx& c, const SymNode& n, std::string& input, const Sha
     }
     if (same) return "same";
   }
-  Node zp;
-  zp.name = layer_name(c, n) + "_pad";
-  zp.op = "ZeroPadding";
-  json pads = json::array();
-  for (auto p : pad) pads.push_back({p, p});
-  zp.attrs = {{"rank", k.size()}, {"padding", pads}, {"data_format", cf ? "channels_first" : "channels_last"}};
-  zp.inputs = {input};
-  input = add(c, std::move(zp)).name;
+  input = zero_padding(c, layer_name(c, n) + "_pad", input, pad, cf ? "channels_first" : "channels_last");
   return "valid";
 }
 
@@ -486,14 +492,7 @@ void op_pooling(Ctx& c, const SymNode& n, Value& out) {
     // MXNet max pooling leaves its padding out of every window; over values >= 0 (a ReLU's output,
     // as in the model zoo's ResNets: 3x3, stride 2, pad 1) a zero padding in front is the same.
     if (padding.empty() && !full && type == "max" && non_negative(c, node.inputs[0])) {
-      Node zp;
-      zp.name = node.name + "_pad";
-      zp.op = "ZeroPadding";
-      json pads = json::array();
-      for (auto p : pad) pads.push_back({p, p});
-      zp.attrs = {{"rank", r}, {"padding", pads}, {"data_format", df}};
-      zp.inputs = {node.inputs[0]};
-      node.inputs = {add(c, std::move(zp)).name};
+      node.inputs = {zero_padding(c, node.name + "_pad", node.inputs[0], pad, df)};
       padding = "valid";
     }
   } else {
